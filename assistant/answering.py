@@ -1,0 +1,190 @@
+"""The default answerer: no LLM, it quotes the sentences of the retrieved articles that answer.
+
+Candidate sentences come from each retrieved passage and the sentences just after it (a passage
+often ends where the substance begins). News prose names a person once and then refers to them by
+role ("the Deputy Head ... asked the unit to ..."), so each sentence is scored both alone and
+together with the sentence before it, by the embedding model, plus IDF-weighted word overlap
+with the question. Near-duplicates (a photo caption repeating the lead) are skipped. When the
+best sentence is not relevant enough, the answer says so instead of guessing."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.messages import msg
+from assistant.records import Citation, Hit
+from index.chunking import split_sentences
+from index.corpus import Article
+from index.embedder import Embedder
+from index.lexical import LexicalIndex, analyze_document, analyze_query
+
+# How far past a passage's end a sentence may start and still be considered.
+LOOKAHEAD_CHARS = 400
+MAX_CANDIDATES = 48
+LEXICAL_WEIGHT = 0.15
+# Relevance gates, measured on the demo corpus with answerable and unrelated questions
+# (bench/calibrate_gate.py prints the distributions and the verdicts).
+MIN_DENSE = 0.80
+MIN_OVERLAP = 0.45
+STRONG_DENSE = 0.88
+MIN_GAP = 0.045
+ANSWER_MARGIN = 0.04
+DUPLICATE_COSINE = 0.92
+
+
+@dataclass(frozen=True)
+class Candidate:
+    hit_index: int
+    article_id: str
+    start: int
+    end: int
+    text: str
+    context: str  # the previous sentence of the same article, or ""
+
+    @property
+    def window(self) -> str:
+        return f"{self.context} {self.text}" if self.context else self.text
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    candidate: Candidate
+    dense: float
+    overlap: float
+    vector: np.ndarray
+
+    @property
+    def score(self) -> float:
+        return self.dense + LEXICAL_WEIGHT * self.overlap
+
+
+@dataclass
+class Extract:
+    answer: str
+    citations: list[Citation]
+    found: bool
+    best: ScoredSentence | None
+
+
+class SentenceCache:
+    """LRU of sentence embeddings: popular articles get asked about again and again."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._data: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+
+    def get_many(self, embedder: Embedder, keys: list[tuple[str, int, int]], texts: list[str]) -> np.ndarray:
+        todo = [i for i, k in enumerate(keys) if k not in self._data]
+        if todo:
+            vecs = embedder.encode_documents([texts[i] for i in todo], batch_size=64)
+            for i, v in zip(todo, vecs):
+                self._data[keys[i]] = v
+        out = np.vstack([self._data[k] for k in keys])
+        for k in keys:
+            self._data.move_to_end(k)
+        while len(self._data) > self.size:
+            self._data.popitem(last=False)
+        return out
+
+
+class ExtractiveAnswerer:
+    def __init__(self, embedder: Embedder, lexical: LexicalIndex, max_sentences: int = 3) -> None:
+        self.embedder = embedder
+        self.lexical = lexical
+        self.max_sentences = max_sentences
+        self.cache = SentenceCache()
+
+    def candidates(self, hits: list[Hit], articles: dict[str, Article]) -> list[Candidate]:
+        seen: set[tuple[str, int]] = set()
+        out: list[Candidate] = []
+        for hi, hit in enumerate(hits):
+            art = articles.get(hit.article_id)
+            if art is None:
+                continue
+            spans = split_sentences(art.text)
+            for j, (s, e) in enumerate(spans):
+                if e <= hit.start or s >= hit.end + LOOKAHEAD_CHARS or (art.id, s) in seen:
+                    continue
+                seen.add((art.id, s))
+                prev = art.text[spans[j - 1][0] : spans[j - 1][1]].strip() if j else ""
+                out.append(Candidate(hi, art.id, s, e, art.text[s:e].strip(), prev))
+        return out[:MAX_CANDIDATES]
+
+    def overlap(self, query_tokens: list[str], sentence: str) -> float:
+        """Share of the question's IDF mass present in the sentence (0..1)."""
+        q = set(query_tokens)
+        total = sum(self.lexical.idf(t) for t in q)
+        if total <= 0:
+            return 0.0
+        present = set(analyze_document(sentence))
+        return sum(self.lexical.idf(t) for t in q if t in present) / total
+
+    def score(self, question: str, qv: np.ndarray, cands: list[Candidate]) -> list[ScoredSentence]:
+        if not cands:
+            return []
+        alone = self.cache.get_many(self.embedder, [(c.article_id, c.start, c.end) for c in cands],
+                                    [c.text for c in cands])
+        windows = self.cache.get_many(self.embedder, [(c.article_id, -c.start - 1, c.end) for c in cands],
+                                      [c.window for c in cands])
+        dense = np.maximum(alone @ qv, windows @ qv)
+        tokens = analyze_query(question)
+        scored = [
+            ScoredSentence(c, float(d), self.overlap(tokens, c.window), v)
+            for c, d, v in zip(cands, dense, alone)
+        ]
+        return sorted(scored, key=lambda s: -s.score)
+
+    @staticmethod
+    def relevant(best: ScoredSentence, lang: str, dense_gap: float) -> bool:
+        if best.dense < MIN_DENSE:
+            return False
+        if best.overlap >= MIN_OVERLAP:
+            return True
+        # Paraphrases and other languages share few words (names aside): then the best passage
+        # must stand out from the rest, and in Vietnamese the match must be strong as well.
+        if dense_gap < MIN_GAP:
+            return False
+        return lang != "vi" or best.dense >= STRONG_DENSE
+
+    @staticmethod
+    def pick(ranked: list[ScoredSentence], limit: int) -> list[ScoredSentence]:
+        best = ranked[0].score
+        chosen: list[ScoredSentence] = []
+        for s in ranked:
+            if len(chosen) >= limit or s.score < best - ANSWER_MARGIN:
+                break
+            if any(float(s.vector @ c.vector) >= DUPLICATE_COSINE for c in chosen):
+                continue
+            chosen.append(s)
+        return chosen
+
+    def answer(self, question: str, qv: np.ndarray, lang: str, hits: list[Hit],
+               articles: dict[str, Article], dense_gap: float = 1.0) -> Extract:
+        ranked = self.score(question, qv, self.candidates(hits, articles))
+        if not ranked or not self.relevant(ranked[0], lang, dense_gap):
+            return Extract(msg("not_found", lang), [], False, ranked[0] if ranked else None)
+        best = ranked[0]
+        chosen = self.pick(ranked, self.max_sentences)
+        citations: list[Citation] = []
+        number: dict[int, int] = {}
+        lines = []
+        for s in chosen:
+            hi = s.candidate.hit_index
+            if hi not in number:
+                number[hi] = len(number) + 1
+                hit = hits[hi]
+                art = articles[hit.article_id]
+                # The cited passage is the retrieved one, widened to hold every sentence quoted from it.
+                spans = [(c.candidate.start, c.candidate.end) for c in chosen if c.candidate.hit_index == hi]
+                lo = min([hit.start] + [a for a, _ in spans])
+                hi_end = max([hit.end] + [b for _, b in spans])
+                citations.append(Citation(
+                    n=number[hi], article_id=hit.article_id, title=hit.title, date=hit.date, url=hit.url,
+                    source=hit.source, text=art.text[lo:hi_end].strip(), score=round(s.score, 4),
+                ))
+            lines.append(f"{s.candidate.text} [{number[hi]}]")
+        text = msg("answer_intro", lang) + "\n" + "\n".join(lines) if lang == "en" else "\n".join(lines)
+        return Extract(text, citations, True, best)

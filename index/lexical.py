@@ -1,0 +1,105 @@
+"""Lexical retrieval with bm25s over a Vietnamese analysis.
+
+Analysis: NFC, lowercase, syllable tokens (Vietnamese words are space-separated syllables, no
+stemming). Every syllable is indexed twice: as written, and diacritic-folded with a `~` prefix,
+so that an unaccented query ("dai ta luong thanh binh") matches accented text while an accented
+query keeps its precision."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import IndexStateError
+from index.textnorm import fold_diacritics, words
+
+log = logging.getLogger(__name__)
+
+FOLD = "~"
+
+
+def analyze_document(text: str) -> list[str]:
+    toks = words(text)
+    return toks + [FOLD + fold_diacritics(t) for t in toks]
+
+
+def is_unaccented(text: str) -> bool:
+    return fold_diacritics(text) == text
+
+
+def analyze_query(text: str) -> list[str]:
+    toks = words(text)
+    if toks and is_unaccented(" ".join(toks)):
+        return [FOLD + t for t in toks]
+    return toks
+
+
+class LexicalIndex:
+    DIRNAME = "lexical"
+
+    def __init__(self, bm25, ids: np.ndarray) -> None:
+        self.bm25 = bm25
+        self.ids = ids  # position in the BM25 corpus -> chunk id
+        self.vocab: dict[str, int] = bm25.vocab_dict
+        indptr = np.asarray(bm25.scores["indptr"])
+        self.df = np.diff(indptr)
+        self.n_docs = int(bm25.scores.get("num_docs", len(ids)))
+
+    @classmethod
+    def build(cls, chunk_ids: list[int], texts: list[str]) -> LexicalIndex:
+        import bm25s
+
+        bm25 = bm25s.BM25()
+        corpus = [analyze_document(t) for t in texts] or [[]]
+        bm25.index(corpus, show_progress=False)
+        return cls(bm25, np.asarray(chunk_ids, dtype=np.int64))
+
+    def save(self, folder: Path) -> list[str]:
+        target = Path(folder) / self.DIRNAME
+        target.mkdir(exist_ok=True)
+        self.bm25.save(str(target), show_progress=False)
+        np.save(target / "chunk_ids.npy", self.ids)
+        return sorted(str(p.relative_to(folder)) for p in target.iterdir() if p.is_file())
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex:
+        import bm25s
+
+        target = Path(folder) / cls.DIRNAME
+        try:
+            bm25 = bm25s.BM25.load(str(target), mmap=True, show_progress=False)
+            ids = np.load(target / "chunk_ids.npy")
+        except (OSError, ValueError, json.JSONDecodeError) as exc:
+            raise IndexStateError(
+                f"The lexical index in {target} is missing or corrupt ({exc}). Fix: rebuild with `newsqa index build`.",
+                f"Chỉ mục từ khóa trong {target} bị thiếu hoặc hỏng. Cách sửa: dựng lại bằng `newsqa index build`.",
+            ) from exc
+        return cls(bm25, ids)
+
+    def idf(self, token: str) -> float:
+        """BM25's idf; a token never seen is as rare as it gets."""
+        j = self.vocab.get(token)
+        df = int(self.df[j]) if j is not None and j < len(self.df) else 0
+        return math.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))
+
+    def search(self, query_tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk_ids, scores) of the top k, best first; empty when no token is known."""
+        known = [t for t in query_tokens if t in self.vocab]
+        if not known or len(self.ids) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        scores = self.scores(known)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        top = top[scores[top] > 0]
+        return self.ids[top], scores[top].astype(np.float32)
+
+    def scores(self, query_tokens: list[str]) -> np.ndarray:
+        known = [t for t in query_tokens if t in self.vocab]
+        if not known:
+            return np.zeros(len(self.ids), np.float32)
+        return np.asarray(self.bm25.get_scores(known), dtype=np.float32)

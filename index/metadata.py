@@ -1,0 +1,97 @@
+"""SQLite store for articles and chunks (the text side of the index)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.chunking import Chunk
+from index.corpus import Article
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT, url TEXT, source TEXT, author TEXT,
+    language TEXT, summary TEXT, text TEXT NOT NULL, content_hash TEXT NOT NULL, path TEXT
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
+"""
+ARTICLE_COLS = ("id", "title", "date", "url", "source", "author", "language", "summary", "text", "path")
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    id: int
+    article_id: str
+    position: int
+    start: int
+    end: int
+    text: str
+
+
+class MetadataDB:
+    FILENAME = "metadata.sqlite"
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = Path(path)
+        uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
+        self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self.conn.row_factory = sqlite3.Row
+        if not readonly:
+            self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def add_article(self, article: Article, chunks: Iterable[tuple[int, Chunk]]) -> None:
+        values = [getattr(article, c) for c in ARTICLE_COLS]
+        self.conn.execute(
+            f"INSERT INTO articles ({', '.join(ARTICLE_COLS)}, content_hash) VALUES ({', '.join('?' * len(ARTICLE_COLS))}, ?)",
+            [*values, article.content_hash],
+        )
+        self.conn.executemany(
+            "INSERT INTO chunks (id, article_id, position, start, end, text) VALUES (?, ?, ?, ?, ?, ?)",
+            [(cid, c.article_id, c.position, c.start, c.end, c.text) for cid, c in chunks],
+        )
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def counts(self) -> tuple[int, int]:
+        arts = self.conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+        chunks = self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return int(arts), int(chunks)
+
+    def chunks(self, ids: Iterable[int]) -> dict[int, StoredChunk]:
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        rows = self.conn.execute(
+            f"SELECT id, article_id, position, start, end, text FROM chunks WHERE id IN ({', '.join('?' * len(ids))})", ids
+        ).fetchall()
+        return {r["id"]: StoredChunk(**dict(r)) for r in rows}
+
+    def articles(self, ids: Iterable[str]) -> dict[str, Article]:
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return {}
+        rows = self.conn.execute(
+            f"SELECT {', '.join(ARTICLE_COLS)} FROM articles WHERE id IN ({', '.join('?' * len(ids))})", ids
+        ).fetchall()
+        return {r["id"]: Article(**dict(r)) for r in rows}
+
+    def list_articles(self) -> list[dict]:
+        rows = self.conn.execute(
+            "SELECT a.id, a.title, a.date, a.source, a.url, COUNT(c.id) AS chunks FROM articles a "
+            "LEFT JOIN chunks c ON c.article_id = a.id GROUP BY a.id ORDER BY a.date DESC, a.title"
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def all_chunks(self) -> list[StoredChunk]:
+        rows = self.conn.execute("SELECT id, article_id, position, start, end, text FROM chunks ORDER BY id").fetchall()
+        return [StoredChunk(**dict(r)) for r in rows]

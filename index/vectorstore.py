@@ -1,0 +1,99 @@
+"""The vector store behind a small interface: FAISS is the embedded default.
+
+A distributed engine (Milvus, Qdrant ...) can be added by implementing `VectorStore` and
+registering it in `STORES`; nothing else in the project touches FAISS directly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from assistant.errors import IndexStateError
+
+
+class VectorStore(Protocol):
+    kind: str
+    dimension: int
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+    def remove(self, ids: np.ndarray) -> int: ...
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def reconstruct(self, id_: int) -> np.ndarray: ...
+    def __len__(self) -> int: ...
+    def save(self, folder: Path) -> list[str]: ...
+
+
+class FaissStore:
+    """Exact inner product over L2-normalized vectors (= cosine), ids mapped to chunk ids."""
+
+    kind = "faiss"
+    FILENAME = "vectors.faiss"
+
+    def __init__(self, dimension: int, index=None) -> None:
+        import faiss
+
+        self.dimension = dimension
+        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
+            raise IndexStateError(f"Vectors of shape {vectors.shape} do not fit a {self.dimension}-d store.")
+        self.index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+
+    def remove(self, ids: np.ndarray) -> int:
+        return int(self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = max(1, min(k, len(self)))
+        if len(self) == 0:
+            n = len(queries)
+            return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
+        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+
+    def reconstruct(self, id_: int) -> np.ndarray:
+        return self.index.reconstruct(int(id_))
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    def save(self, folder: Path) -> list[str]:
+        import faiss
+
+        faiss.write_index(self.index, str(Path(folder) / self.FILENAME))
+        return [self.FILENAME]
+
+    @classmethod
+    def load(cls, folder: Path, dimension: int) -> FaissStore:
+        import faiss
+
+        path = Path(folder) / cls.FILENAME
+        try:
+            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        except Exception as exc:  # noqa: BLE001 - FAISS raises plain RuntimeError for any bad file
+            raise IndexStateError(
+                f"The vector file {path} is missing or corrupt ({str(exc).splitlines()[0][:200]}). "
+                "Fix: rebuild with `newsqa index build`.",
+                f"Tệp vector {path} bị thiếu hoặc hỏng. Cách sửa: dựng lại bằng `newsqa index build`.",
+            ) from exc
+        if index.d != dimension:
+            raise IndexStateError(f"{path} holds {index.d}-d vectors, the manifest says {dimension}.")
+        return cls(dimension, index)
+
+
+STORES = {"faiss": FaissStore}
+
+
+def new_store(kind: str, dimension: int) -> VectorStore:
+    try:
+        return STORES[kind](dimension)
+    except KeyError:
+        raise IndexStateError(f"Unknown vector store {kind!r}; available: {', '.join(STORES)}.") from None
+
+
+def load_store(kind: str, folder: Path, dimension: int) -> VectorStore:
+    if kind not in STORES:
+        raise IndexStateError(f"Unknown vector store {kind!r}; available: {', '.join(STORES)}.")
+    return STORES[kind].load(folder, dimension)

@@ -1,0 +1,75 @@
+"""Running the real CLI and the real app in child processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from assistant.settings import PROJECT_ROOT, Settings
+
+
+def child_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "NEWSQA_INDEX_DIR": str(settings.index_dir),
+        "NEWSQA_CORPUS_DIR": str(settings.corpus_dir),
+        "NEWSQA_MODEL_CACHE_DIR": str(settings.model_cache_dir),
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    })
+    env.update(extra)
+    return env
+
+
+def run_cli(settings: Settings, *args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "assistant.cli", *args], capture_output=True, text=True, timeout=timeout,
+        env=child_env(settings), cwd=PROJECT_ROOT, check=check,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunningApp:
+    """`python app.py` on a free loopback port, stopped on exit."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(PROJECT_ROOT / "app.py")], stdout=self._log, stderr=subprocess.STDOUT,
+            env=child_env(settings, NEWSQA_PORT=str(self.port), NEWSQA_HOST="127.0.0.1"), cwd=PROJECT_ROOT,
+        )
+
+    def wait_ready(self, timeout: float = 240) -> None:
+        import urllib.request
+
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"app exited with {self.proc.returncode}: {self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(1)
+        raise TimeoutError(f"app not ready after {timeout}s: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()

