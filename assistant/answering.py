@@ -119,7 +119,7 @@ class ExtractiveAnswerer:
         total = sum(self.lexical.idf(t) for t in q)
         if total <= 0:
             return 0.0
-        present = set(analyze_document(sentence))
+        present = set(analyze_document(sentence, bigrams=False))
         return sum(self.lexical.idf(t) for t in q if t in present) / total
 
     def score(self, question: str, qv: np.ndarray, cands: list[Candidate]) -> list[ScoredSentence]:
@@ -130,7 +130,7 @@ class ExtractiveAnswerer:
         windows = self.cache.get_many(self.embedder, [(c.article_id, -c.start - 1, c.end) for c in cands],
                                       [c.window for c in cands])
         dense = np.maximum(alone @ qv, windows @ qv)
-        tokens = analyze_query(question)
+        tokens = analyze_query(question, bigrams=False)
         scored = [
             ScoredSentence(c, float(d), self.overlap(tokens, c.window), v)
             for c, d, v in zip(cands, dense, alone)

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from assistant.errors import NewsQAError
+from assistant.errors import InputError, NewsQAError
 from assistant.records import Answer, Hit
 from assistant.settings import Settings
 
@@ -112,6 +112,32 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from assistant.evaluation import MODES, evaluate, format_table, load_eval_file
+    from index.embedder import load_embedder
+
+    settings = _settings(args)
+    evalset = load_eval_file(args.file)
+    if args.limit:
+        evalset.questions, evalset.gold = evalset.questions[: args.limit], evalset.gold[: args.limit]
+    if args.unaccented:
+        from index.textnorm import fold_diacritics
+
+        evalset.questions = [fold_diacritics(q) for q in evalset.questions]
+        evalset.name += " (unaccented questions)"
+    modes = [m for m in args.modes.split(",") if m] if args.modes else list(MODES)
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        raise InputError(f"Unknown mode(s) {', '.join(sorted(unknown))}; use {', '.join(MODES)}.")
+    results = evaluate(settings, load_embedder(settings), evalset, modes, show_progress=not args.json)
+    if args.json:
+        _print_json({"file": str(args.file), "documents": len(evalset.docs) or None,
+                     "results": {m: r.as_dict() for m, r in results.items()}})
+    else:
+        print(format_table(evalset.name, results))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from app import serve
 
@@ -158,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("eval", parents=[common], help="retrieval metrics on a question file (ViRE format)")
+    p.add_argument("file", type=Path, help="CSV or JSONL with question + context, or question + article_id")
+    p.add_argument("--modes", help="comma-separated: lexical,dense,hybrid (default: all)")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--unaccented", action="store_true", help="strip the diacritics from the questions first")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("serve", parents=[common], help="start the web app")
     p.add_argument("--host")

@@ -14,10 +14,17 @@ import numpy as np
 
 from assistant.records import Hit
 from index.embedder import Embedder
-from index.lexical import analyze_document, analyze_query
+from index.lexical import analyze_document, analyze_query, is_unaccented
 from index.reader import OpenIndex
+from index.textnorm import detect_language
 
 LEXICAL_WEIGHT = 1.0
+# The embedding model barely understands Vietnamese written without diacritics (ViMedAQA with
+# unaccented questions: dense nDCG@10 25 vs 87 accented), while the folded BM25 copes (82 vs 83).
+# An unaccented query that the folded lexical index matches well is such a question: shift the
+# weight to the lexical side. English questions are unaccented too but match little lexically
+# (low confidence), so they keep the dense ranking.
+UNACCENTED_DENSE_DISCOUNT = 0.9
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ class Retriever:
             return [Scored(i, s, 0.0, s) for i, s in lexical.items()]
         if not lexical:
             return [Scored(i, s, s, 0.0) for i, s in dense.items()]
-        confidence = self.lexical_confidence(tokens, int(lex_ids[0]))
+        confidence = self.lexical_confidence(analyze_query(query, bigrams=False), int(lex_ids[0]))
         cand = list(dict.fromkeys([*dense, *lexical]))
         d = np.array([dense.get(c, np.nan) for c in cand], dtype=np.float32)
         missing = np.isnan(d)
@@ -84,9 +91,18 @@ class Retriever:
         lx = lex_all[np.clip(pos, 0, len(lex_all) - 1)]
         dn = (d - d.min()) / (d.max() - d.min() + 1e-9)
         ln = lx / (lx.max() + 1e-9)
-        fused = dn + LEXICAL_WEIGHT * confidence * ln
+        dense_weight = self.dense_weight(query, confidence)
+        fused = dense_weight * dn + LEXICAL_WEIGHT * confidence * ln
         order = np.argsort(-fused)
         return [Scored(cand[i], float(fused[i]), float(d[i]), float(lx[i])) for i in order]
+
+    @staticmethod
+    def dense_weight(query: str, confidence: float) -> float:
+        if not is_unaccented(query):
+            return 1.0
+        if detect_language(query) == "vi":
+            return 1.0 - UNACCENTED_DENSE_DISCOUNT
+        return 1.0 - UNACCENTED_DENSE_DISCOUNT * confidence
 
     def lexical_confidence(self, tokens: list[str], chunk_id: int) -> float:
         lex = self.index.lexical
@@ -97,7 +113,7 @@ class Retriever:
         if chunk is None:
             return 0.0
         title = self.index.db.articles([chunk.article_id])[chunk.article_id].title
-        present = set(analyze_document(title + "\n" + chunk.text))
+        present = set(analyze_document(title + "\n" + chunk.text, bigrams=False))
         return sum(lex.idf(t) for t in set(tokens) if t in present) / total
 
     def _dense_scores(self, qv: np.ndarray, ids: list[int]) -> np.ndarray:

@@ -89,8 +89,19 @@ def _build(settings, embedder, corpus_dir, index_dir, show_progress, progress) -
     loaded = load_corpus(corpus_dir)
     for problem in loaded.problems:
         log.warning("Skipped %s: %s", problem.path, problem.reason)
+    return build_from_articles(settings, embedder, loaded.articles, index_dir, str(corpus_dir), show_progress,
+                               report, loaded.problems, started)
+
+
+def build_from_articles(settings: Settings, embedder: Embedder, articles: list[Article], index_dir: Path,
+                        origin: str, show_progress: bool = False, report: Progress | None = None,
+                        problems: list[LoadProblem] | None = None, started: float | None = None) -> BuildReport:
+    """Index `articles` into a new published version of `index_dir` (the caller holds the lock)."""
+    started = started if started is not None else time.perf_counter()
+    report = report or (lambda frac, msg: None)
+    problems = problems or []
     splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
-    per_article: list[tuple[Article, list[Chunk]]] = [(a, chunk_article(a, splitter)) for a in loaded.articles]
+    per_article: list[tuple[Article, list[Chunk]]] = [(a, chunk_article(a, splitter)) for a in articles]
     chunks = [c for _, cs in per_article for c in cs]
     texts = [c.embed_text for c in chunks]
     tokens = sum(embedder.count_tokens(texts)) if texts else 0
@@ -119,9 +130,9 @@ def _build(settings, embedder, corpus_dir, index_dir, show_progress, progress) -
         manifest = Manifest(
             model=embedder.name, dimension=embedder.dimension, chunk_size=settings.chunk_size,
             chunk_overlap=settings.chunk_overlap, separators=SEPARATORS, store=store.kind,
-            articles=len(loaded.articles), chunks=len(chunks),
+            articles=len(articles), chunks=len(chunks),
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            build_seconds=round(time.perf_counter() - started, 3), corpus_dir=str(corpus_dir),
+            build_seconds=round(time.perf_counter() - started, 3), corpus_dir=origin,
             files=describe_files(staged, files),
         )
         manifest.save(staged)
@@ -131,9 +142,9 @@ def _build(settings, embedder, corpus_dir, index_dir, show_progress, progress) -
         raise
     report(1.0, "done")
     return BuildReport(
-        index_dir=str(index_dir), version=final.name, articles=len(loaded.articles), chunks=len(chunks),
+        index_dir=str(index_dir), version=final.name, articles=len(articles), chunks=len(chunks),
         tokens=tokens, seconds=time.perf_counter() - started, embed_seconds=embed_seconds,
-        problems=loaded.problems,
+        problems=problems,
     )
 
 

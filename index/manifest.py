@@ -9,7 +9,7 @@ from pathlib import Path
 
 from assistant.errors import IndexMismatchError, IndexStateError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: BM25 analysis gained syllable bigrams
 FILENAME = "manifest.json"
 
 

