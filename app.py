@@ -9,7 +9,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402 - analytics must be off before gradio is imported
 
-from assistant.chat import EXAMPLES, hits_markdown, label, status_markdown, stream_answer  # noqa: E402
+from assistant.chat import EXAMPLES, label, search_markdown, status_markdown, stream_answer  # noqa: E402
 from assistant.service import NewsQA  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
@@ -22,8 +22,9 @@ def build_app(qa: NewsQA) -> gr.Blocks:
     def chat(message: str, history: list, k: int, lang: str):
         yield from stream_answer(qa, message, history, k, lang)
 
-    def search_view(query: str, k: int, lang: str) -> str:
-        return hits_markdown(qa.search(query, k=int(k)), lang)
+    def search_view(query: str, k: int, lang: str, sources: list[str], date_from: str, date_to: str,
+                    recent: bool) -> str:
+        return search_markdown(qa, query, k, lang, sources, date_from, date_to, recent)
 
     def relabel(lang: str):
         return (
@@ -55,10 +56,16 @@ def build_app(qa: NewsQA) -> gr.Blocks:
             with gr.Row():
                 query = gr.Textbox(label=label("query", lang0), scale=5, elem_id="query")
                 go = gr.Button(label("search", lang0), variant="primary", scale=1, elem_id="search")
+            with gr.Row():
+                sources = gr.Dropdown(qa.sources() if qa.status().ready else [], multiselect=True,
+                                      label=label("sources_filter", lang0), scale=2)
+                date_from = gr.Textbox(label=label("date_from", lang0), scale=1)
+                date_to = gr.Textbox(label=label("date_to", lang0), scale=1)
+                recent = gr.Checkbox(label=label("recent", lang0), scale=1)
             k_search = gr.Slider(1, 20, value=10, step=1, label=label("passages", lang0))
             results = gr.Markdown()
             for trigger in (go.click, query.submit):
-                trigger(search_view, [query, k_search, lang], results,
+                trigger(search_view, [query, k_search, lang, sources, date_from, date_to, recent], results,
                         api_name="search_view" if trigger == go.click else False, concurrency_id="model")
         lang.change(relabel, lang, [status, question, send, k, query, go], api_visibility="private")
         demo.load(lambda lg: status_markdown(qa.status(), lg), lang, status, api_visibility="private")

@@ -33,6 +33,11 @@ LABELS: dict[str, dict[str, str]] = {
     "search": {"vi": "Tìm", "en": "Search"},
     "results": {"vi": "Kết quả", "en": "Results"},
     "no_results": {"vi": "Không có kết quả.", "en": "No results."},
+    "sources_filter": {"vi": "Chỉ các nguồn", "en": "Only these sources"},
+    "date_from": {"vi": "Từ ngày (YYYY-MM-DD)", "en": "From date (YYYY-MM-DD)"},
+    "date_to": {"vi": "Đến ngày (YYYY-MM-DD)", "en": "To date (YYYY-MM-DD)"},
+    "recent": {"vi": "Ưu tiên tin mới", "en": "Prefer recent news"},
+    "bad_date": {"vi": "Ngày không hợp lệ: {error}", "en": "Invalid date: {error}"},
     "source": {"vi": "Nguồn", "en": "Source"},
     "open": {"vi": "Mở bài gốc", "en": "Open the article"},
     "no_date": {"vi": "không rõ ngày", "en": "no date"},
@@ -124,6 +129,19 @@ def stream_answer(qa: NewsQA, message: str, history: list[dict], k: int, lang: s
         shown += "".join(words[i : i + step])
         yield history + [{"role": "assistant", "content": shown}]
     yield history + [{"role": "assistant", "content": answer.answer}] + source_messages(answer, lang)
+
+
+def search_markdown(qa: NewsQA, query: str, k: int, lang: str, sources: list[str] | None = None,
+                    date_from: str = "", date_to: str = "", recent: bool = False) -> str:
+    """The Search tab: ranked passages, or a message for a bad date — never an exception."""
+    from assistant.retrieval import SearchFilters
+    from index.corpus import parse_date
+
+    try:
+        filters = SearchFilters(tuple(sources or ()), parse_date(date_from), parse_date(date_to), bool(recent))
+        return hits_markdown(qa.search(query, k=int(k), filters=filters), lang)
+    except NewsQAError as exc:
+        return label("bad_date", lang, error=exc.message(lang))
 
 
 def hits_markdown(hits: list[Hit], lang: str) -> str:

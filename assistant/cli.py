@@ -82,10 +82,23 @@ def _format_answer(ans: Answer) -> str:
     return "\n".join(lines)
 
 
+def _filters(args: argparse.Namespace):
+    from assistant.retrieval import SearchFilters
+    from index.corpus import parse_date
+
+    try:
+        return SearchFilters(
+            sources=tuple(args.source or ()), date_from=parse_date(args.date_from),
+            date_to=parse_date(args.date_to), prefer_recent=args.recent,
+        )
+    except NewsQAError as exc:
+        raise InputError(f"--from/--to: {exc}", f"--from/--to: {exc.message('vi')}") from exc
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from assistant.service import NewsQA
 
-    ans = NewsQA(_settings(args)).ask(args.question, k=args.k)
+    ans = NewsQA(_settings(args)).ask(args.question, k=args.k, filters=_filters(args))
     if args.json:
         _print_json(ans.as_dict())
     else:
@@ -104,7 +117,7 @@ def _format_hits(hits: list[Hit]) -> str:
 def cmd_search(args: argparse.Namespace) -> int:
     from assistant.service import NewsQA
 
-    hits = NewsQA(_settings(args)).search(args.query, k=args.k, mode=args.mode)
+    hits = NewsQA(_settings(args)).search(args.query, k=args.k, mode=args.mode, filters=_filters(args))
     if args.json:
         _print_json({"query": args.query, "hits": [h.as_dict() for h in hits]})
     else:
@@ -152,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--model-cache", type=Path, help="where the bundled model is materialized")
     common.add_argument("-v", "--verbose", action="store_true", help="log progress details")
 
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("--source", action="append", help="only articles from this source (repeatable)")
+    filters.add_argument("--from", dest="date_from", help="only articles dated on/after (YYYY-MM-DD or DD/MM/YYYY)")
+    filters.add_argument("--to", dest="date_to", help="only articles dated on/before")
+    filters.add_argument("--recent", action="store_true", help="prefer recent articles")
+
     ap = argparse.ArgumentParser(prog="newsqa", description="Ask questions about Vietnamese news articles.")
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -172,13 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_index_status)
 
-    p = sub.add_parser("ask", parents=[common], help="answer a question with cited sources")
+    p = sub.add_parser("ask", parents=[common, filters], help="answer a question with cited sources")
     p.add_argument("question")
     p.add_argument("-k", type=int, default=None, help="passages to retrieve")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("search", parents=[common], help="ranked passages for a query")
+    p = sub.add_parser("search", parents=[common, filters], help="ranked passages for a query")
     p.add_argument("query")
     p.add_argument("-k", type=int, default=None, help="number of passages")
     p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid")

@@ -27,12 +27,31 @@ LEXICAL_WEIGHT = 1.0
 UNACCENTED_DENSE_DISCOUNT = 0.9
 
 
+# Recency preference: a bonus that halves every RECENCY_HALF_LIFE_DAYS, counted back from the
+# newest article of the index (the corpus's own "now", so an archive is not all equally stale).
+RECENCY_WEIGHT = 0.3
+RECENCY_HALF_LIFE_DAYS = 30.0
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    sources: tuple[str, ...] = ()
+    date_from: str | None = None  # ISO dates, inclusive; a date filter excludes undated articles
+    date_to: str | None = None
+    prefer_recent: bool = False
+
+    @property
+    def restricts(self) -> bool:
+        return bool(self.sources or self.date_from or self.date_to)
+
+
 @dataclass(frozen=True)
 class SearchRequest:
     query: str
     k: int = 5
     max_per_article: int = 2
     mode: str = "hybrid"  # "hybrid", "dense" or "lexical"
+    filters: SearchFilters = SearchFilters()
 
 
 @dataclass
@@ -63,18 +82,28 @@ class Retriever:
         if query_vector is None:
             query_vector = self.embedder.encode_queries([request.query])[0]
         fetch = max(50, request.k * max(4, request.max_per_article * 2))
-        ranked = self.rank(request.query, query_vector, fetch, request.mode)
+        ranked = self.rank(request.query, query_vector, fetch, request.mode, request.filters)
         dense = np.array([s.dense for s in ranked if s.dense], dtype=np.float32)
         gap = float(dense.max() - np.median(dense)) if len(dense) else 0.0
         return Retrieval(self._diversify(ranked, request), gap)
 
-    def rank(self, query: str, qv: np.ndarray, fetch: int, mode: str = "hybrid") -> list[Scored]:
-        dense_scores, dense_ids = self.index.store.search(qv[None, :], fetch)
+    def rank(self, query: str, qv: np.ndarray, fetch: int, mode: str = "hybrid",
+             filters: SearchFilters | None = None) -> list[Scored]:
+        filters = filters or SearchFilters()
+        ranked = self._rank(query, qv, fetch, mode, filters)
+        return self._prefer_recent(ranked) if filters.prefer_recent else ranked
+
+    def _rank(self, query: str, qv: np.ndarray, fetch: int, mode: str, filters: SearchFilters) -> list[Scored]:
+        allowed = None
+        if filters.restricts:
+            allowed = np.asarray(
+                self.index.db.chunk_ids_where(filters.sources, filters.date_from, filters.date_to), dtype=np.int64)
+        dense_scores, dense_ids = self.index.store.search(qv[None, :], fetch, allowed)
         dense = {int(i): float(s) for i, s in zip(dense_ids[0], dense_scores[0]) if i >= 0}
         if mode == "dense":
             return [Scored(i, s, s, 0.0) for i, s in dense.items()]
         tokens = analyze_query(query)
-        lex_ids, lex_scores = self.index.lexical.search(tokens, fetch)
+        lex_ids, lex_scores = self.index.lexical.search(tokens, fetch, allowed)
         lexical = {int(i): float(s) for i, s in zip(lex_ids, lex_scores)}
         if mode == "lexical":
             return [Scored(i, s, 0.0, s) for i, s in lexical.items()]
@@ -95,6 +124,26 @@ class Retriever:
         fused = dense_weight * dn + LEXICAL_WEIGHT * confidence * ln
         order = np.argsort(-fused)
         return [Scored(cand[i], float(fused[i]), float(d[i]), float(lx[i])) for i in order]
+
+    def _prefer_recent(self, ranked: list[Scored]) -> list[Scored]:
+        import datetime as dt
+
+        newest = self.index.db.newest_date()
+        if not ranked or not newest:
+            return ranked
+        top = dt.date.fromisoformat(newest)
+        dates = self.index.db.chunk_dates(s.chunk_id for s in ranked)
+        scale = max(abs(ranked[0].score), 1e-6)
+
+        def bonus(chunk_id: int) -> float:
+            date = dates.get(chunk_id)
+            if not date:
+                return 0.0
+            age = (top - dt.date.fromisoformat(date)).days
+            return RECENCY_WEIGHT * scale * 0.5 ** (max(age, 0) / RECENCY_HALF_LIFE_DAYS)
+
+        boosted = [Scored(s.chunk_id, s.score + bonus(s.chunk_id), s.dense, s.lexical) for s in ranked]
+        return sorted(boosted, key=lambda s: -s.score)
 
     @staticmethod
     def dense_weight(query: str, confidence: float) -> float:

@@ -12,7 +12,7 @@ from assistant.answering import ExtractiveAnswerer
 from assistant.errors import IndexMissingError
 from assistant.messages import msg
 from assistant.records import Answer, Hit
-from assistant.retrieval import Retriever, SearchRequest
+from assistant.retrieval import Retriever, SearchFilters, SearchRequest
 from assistant.settings import Settings
 from index.builder import BuildReport, Progress, build_index
 from index.embedder import Embedder, load_embedder
@@ -84,14 +84,21 @@ class NewsQA:
             return msg("too_long", lang, n=len(question), limit=self.settings.max_question_chars)
         return None
 
-    def search(self, query: str, k: int | None = None, mode: str = "hybrid") -> list[Hit]:
+    def sources(self) -> list[str]:
+        return self.index().db.sources()
+
+    def search(self, query: str, k: int | None = None, mode: str = "hybrid",
+               filters: SearchFilters | None = None) -> list[Hit]:
         query = normalize_text(query or "").strip()
         if not query or len(query) > self.settings.max_question_chars:
             return []
         retriever = Retriever(self.index(), self.embedder)
-        return retriever.search(SearchRequest(query, k or self.settings.top_k, self.settings.max_per_article, mode))
+        request = SearchRequest(query, k or self.settings.top_k, self.settings.max_per_article, mode,
+                                filters or SearchFilters())
+        return retriever.search(request)
 
-    def ask(self, question: str, k: int | None = None, ui_lang: str | None = None) -> Answer:
+    def ask(self, question: str, k: int | None = None, ui_lang: str | None = None,
+            filters: SearchFilters | None = None) -> Answer:
         started = time.perf_counter()
         question = normalize_text(question or "").strip()
         detected = detect_language(question)
@@ -101,7 +108,8 @@ class NewsQA:
             return Answer(question[:200], problem, lang, found=False, notice=problem)
         idx = self.index()
         qv = self.embedder.encode_queries([question])[0]
-        request = SearchRequest(question, k or self.settings.top_k, self.settings.max_per_article)
+        request = SearchRequest(question, k or self.settings.top_k, self.settings.max_per_article,
+                                filters=filters or SearchFilters())
         retrieval = Retriever(idx, self.embedder).retrieve(request, qv)
         hits = retrieval.hits
         articles = idx.db.articles(h.article_id for h in hits)

@@ -119,7 +119,10 @@ class Embedder:
 def load_embedder(settings: Settings) -> Embedder:
     """Load the configured model, or raise one ModelError saying what was tried and how to fix it."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    # The per-tensor "Loading weights" bar is noise in a CLI answer and in server logs.
+    hf_logging.disable_progress_bar()
     location = resolve_model_location(settings)
     device = resolve_device(settings.device)
     tried = []

@@ -93,12 +93,15 @@ class LexicalIndex:
         df = int(self.df[j]) if j is not None and j < len(self.df) else 0
         return math.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))
 
-    def search(self, query_tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(chunk_ids, scores) of the top k, best first; empty when no token is known."""
+    def search(self, query_tokens: list[str], k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk_ids, scores) of the top k, best first; empty when no token is known.
+        `allowed` (chunk ids) restricts the result."""
         known = [t for t in query_tokens if t in self.vocab]
         if not known or len(self.ids) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         scores = self.scores(known)
+        if allowed is not None:
+            scores = np.where(np.isin(self.ids, allowed), scores, 0.0).astype(np.float32)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]

@@ -92,6 +92,42 @@ class MetadataDB:
         ).fetchall()
         return [dict(r) for r in rows]
 
+    def sources(self) -> list[str]:
+        rows = self.conn.execute("SELECT DISTINCT source FROM articles WHERE source <> '' ORDER BY source").fetchall()
+        return [r[0] for r in rows]
+
+    def chunk_ids_where(self, sources: tuple[str, ...] = (), date_from: str | None = None,
+                        date_to: str | None = None) -> list[int]:
+        """Chunk ids of the articles matching the filters; a date filter excludes undated articles."""
+        clauses, params = [], []
+        if sources:
+            clauses.append(f"a.source IN ({', '.join('?' * len(sources))})")
+            params += list(sources)
+        if date_from:
+            clauses.append("a.date IS NOT NULL AND a.date >= ?")
+            params.append(date_from)
+        if date_to:
+            clauses.append("a.date IS NOT NULL AND a.date <= ?")
+            params.append(date_to)
+        where = " AND ".join(clauses) or "1"
+        rows = self.conn.execute(
+            f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}", params
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def newest_date(self) -> str | None:
+        return self.conn.execute("SELECT MAX(date) FROM articles").fetchone()[0]
+
+    def chunk_dates(self, ids: Iterable[int]) -> dict[int, str | None]:
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        rows = self.conn.execute(
+            f"SELECT c.id, a.date FROM chunks c JOIN articles a ON a.id = c.article_id "
+            f"WHERE c.id IN ({', '.join('?' * len(ids))})", ids
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
     def all_chunks(self) -> list[StoredChunk]:
         rows = self.conn.execute("SELECT id, article_id, position, start, end, text FROM chunks ORDER BY id").fetchall()
         return [StoredChunk(**dict(r)) for r in rows]

@@ -19,7 +19,7 @@ class VectorStore(Protocol):
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
     def remove(self, ids: np.ndarray) -> int: ...
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
     def reconstruct(self, id_: int) -> np.ndarray: ...
     def __len__(self) -> int: ...
     def save(self, folder: Path) -> list[str]: ...
@@ -46,12 +46,19 @@ class FaissStore:
     def remove(self, ids: np.ndarray) -> int:
         return int(self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top k by inner product; `allowed` restricts the search to those ids (exact, not post-filtered)."""
+        import faiss
+
         k = max(1, min(k, len(self)))
-        if len(self) == 0:
+        if len(self) == 0 or (allowed is not None and len(allowed) == 0):
             n = len(queries)
             return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if allowed is None:
+            return self.index.search(queries, k)
+        sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+        return self.index.search(queries, k, params=faiss.SearchParameters(sel=sel))
 
     def reconstruct(self, id_: int) -> np.ndarray:
         return self.index.reconstruct(int(id_))

@@ -62,5 +62,16 @@ def test_search_and_status_endpoints(app_client):
     assert len(hits) == 3 and hits[0]["article_id"] == SEED_ID
     status = app_client.predict(api_name="/status")
     assert status["ready"] and status["articles"] >= 10
-    view = app_client.predict("Messi áo đấu", 3, "en", api_name="/search_view")
+    view = app_client.predict("Messi áo đấu", 3, "en", [], "", "", False, api_name="/search_view")
     assert "Messi" in view and "score" in view
+
+
+def test_search_view_filters_and_bad_dates(app_client):
+    only_baomoi = app_client.predict("Nghị quyết 382 Sư đoàn 346", 5, "vi", ["baomoi.com"], "", "", False,
+                                     api_name="/search_view")
+    assert "Sư đoàn 346 tổng kết" not in only_baomoi and "baomoi.com" in only_baomoi
+    dated = app_client.predict("Nghị quyết 382", 5, "vi", [], "2022-05-01", "2022-05-31", False,
+                               api_name="/search_view")
+    assert "Sư đoàn 346 tổng kết" in dated and "baomoi.com" not in dated
+    bad = app_client.predict("Nghị quyết 382", 5, "en", [], "yesterday-ish", "", False, api_name="/search_view")
+    assert bad.startswith("Invalid date")
