@@ -122,13 +122,16 @@ def stream_answer(qa: NewsQA, message: str, history: list[dict], k: int, lang: s
         log.exception("ask failed")
         yield history + [{"role": "assistant", "content": label("error", lang, error=type(exc).__name__)}]
         return
+    text = answer.answer
+    if answer.notice and answer.notice != answer.answer:
+        text = f"*{answer.notice}*\n\n{text}"
     shown = ""
-    words = _tokens(answer.answer)
+    words = _tokens(text)
     step = max(1, len(words) // 24)
     for i in range(0, len(words), step):
         shown += "".join(words[i : i + step])
         yield history + [{"role": "assistant", "content": shown}]
-    yield history + [{"role": "assistant", "content": answer.answer}] + source_messages(answer, lang)
+    yield history + [{"role": "assistant", "content": text}] + source_messages(answer, lang)
 
 
 def search_markdown(qa: NewsQA, query: str, k: int, lang: str, sources: list[str] | None = None,

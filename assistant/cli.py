@@ -74,7 +74,7 @@ def cmd_index_status(args: argparse.Namespace) -> int:
 
 
 def _format_answer(ans: Answer) -> str:
-    lines = [ans.answer]
+    lines = [f"({ans.notice})", ans.answer] if ans.notice and ans.notice != ans.answer else [ans.answer]
     if ans.citations:
         lines.append("")
         for c in ans.citations:

@@ -19,6 +19,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Chưa có chỉ mục. Hãy dựng chỉ mục trước (newsqa index build).",
         "en": "There is no index yet. Build it first (newsqa index build).",
     },
+    "date_filter": {
+        "vi": "Chỉ tìm trong các bài đăng từ {start} đến {end} (“{expression}”).",
+        "en": "Searching only articles published from {start} to {end} (“{expression}”).",
+    },
     "answer_intro": {
         "vi": "Theo các bài báo:",
         "en": "According to the news articles (quoted in Vietnamese):",

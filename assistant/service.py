@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from assistant.answering import ExtractiveAnswerer
+from assistant.dates import extract_date_range
 from assistant.errors import IndexMissingError
 from assistant.messages import msg
 from assistant.records import Answer, Hit
@@ -98,7 +100,10 @@ class NewsQA:
         return retriever.search(request)
 
     def ask(self, question: str, k: int | None = None, ui_lang: str | None = None,
-            filters: SearchFilters | None = None) -> Answer:
+            filters: SearchFilters | None = None, now: dt.date | None = None) -> Answer:
+        """Answer with citations. A date expression in the question ("tháng 5/2022", "last week")
+        becomes a publication-date filter relative to `now` (default: today), unless `filters`
+        already sets dates."""
         started = time.perf_counter()
         question = normalize_text(question or "").strip()
         detected = detect_language(question)
@@ -106,10 +111,17 @@ class NewsQA:
         problem = self._check_question(question, lang)
         if problem:
             return Answer(question[:200], problem, lang, found=False, notice=problem)
+        filters = filters or SearchFilters()
+        notice = ""
+        if not (filters.date_from or filters.date_to):
+            period = extract_date_range(question, now)
+            if period:
+                start, end = period.iso
+                filters = replace(filters, date_from=start, date_to=end)
+                notice = msg("date_filter", lang, start=start, end=end, expression=period.expression)
         idx = self.index()
         qv = self.embedder.encode_queries([question])[0]
-        request = SearchRequest(question, k or self.settings.top_k, self.settings.max_per_article,
-                                filters=filters or SearchFilters())
+        request = SearchRequest(question, k or self.settings.top_k, self.settings.max_per_article, filters=filters)
         retrieval = Retriever(idx, self.embedder).retrieve(request, qv)
         hits = retrieval.hits
         articles = idx.db.articles(h.article_id for h in hits)
@@ -118,7 +130,8 @@ class NewsQA:
         extract = answerer.answer(question, qv, lang, hits, articles, retrieval.dense_gap)
         seconds = time.perf_counter() - started
         log.info("ask lang=%s hits=%d found=%s %.0fms", lang, len(hits), extract.found, seconds * 1000)
-        return Answer(question, extract.answer, lang, extract.citations, hits, extract.found, seconds=seconds)
+        return Answer(question, extract.answer, lang, extract.citations, hits, extract.found, notice=notice,
+                      seconds=seconds)
 
     def _sentence_cache(self, answerer: ExtractiveAnswerer):
         cache = getattr(self, "_cache", None)

@@ -149,12 +149,17 @@ def build_from_articles(settings: Settings, embedder: Embedder, articles: list[A
 
 
 def _embed(embedder: Embedder, texts: list[str], batch_size: int, show_progress: bool, report) -> np.ndarray:
-    """Encode in slices so a UI progress callback can follow along."""
+    """Encode in slices so one progress bar (CLI) and a progress callback (UI) can follow along."""
+    from tqdm import tqdm
+
     if not texts:
         return np.zeros((0, embedder.dimension), np.float32)
     step = max(batch_size * 8, 256)
     parts = []
-    for i in range(0, len(texts), step):
-        parts.append(embedder.encode_documents(texts[i : i + step], batch_size=batch_size, progress=show_progress))
-        report(0.05 + 0.9 * min(1.0, (i + step) / len(texts)), f"embedded {min(i + step, len(texts))}/{len(texts)}")
+    with tqdm(total=len(texts), unit="passage", desc="embedding", disable=not show_progress) as bar:
+        for i in range(0, len(texts), step):
+            parts.append(embedder.encode_documents(texts[i : i + step], batch_size=batch_size))
+            done = min(i + step, len(texts))
+            bar.update(done - i)
+            report(0.05 + 0.9 * done / len(texts), f"embedded {done}/{len(texts)}")
     return np.vstack(parts)

@@ -45,6 +45,14 @@ def analyze_query(text: str, bigrams: bool = True) -> list[str]:
     return [FOLD + t for t in toks] if unaccented else toks
 
 
+def _bm25s():
+    import bm25s
+
+    # bm25s sets its own logger to DEBUG on import, which would print into CLI output.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
 class LexicalIndex:
     DIRNAME = "lexical"
 
@@ -58,9 +66,7 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, chunk_ids: list[int], texts: list[str]) -> LexicalIndex:
-        import bm25s
-
-        bm25 = bm25s.BM25()
+        bm25 = _bm25s().BM25()
         corpus = [analyze_document(t) for t in texts] or [[]]
         bm25.index(corpus, show_progress=False)
         return cls(bm25, np.asarray(chunk_ids, dtype=np.int64))
@@ -74,11 +80,9 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex:
-        import bm25s
-
         target = Path(folder) / cls.DIRNAME
         try:
-            bm25 = bm25s.BM25.load(str(target), mmap=True, show_progress=False)
+            bm25 = _bm25s().BM25.load(str(target), mmap=True, show_progress=False)
             ids = np.load(target / "chunk_ids.npy")
         except (OSError, ValueError, json.JSONDecodeError) as exc:
             raise IndexStateError(
