@@ -10,6 +10,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402 - analytics must be off before gradio is imported
 
 from assistant.chat import EXAMPLES, label, search_markdown, status_markdown, stream_answer  # noqa: E402
+from assistant.llm import configured as llm_configured  # noqa: E402
 from assistant.service import NewsQA  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
@@ -19,8 +20,8 @@ log = logging.getLogger(__name__)
 def build_app(qa: NewsQA) -> gr.Blocks:
     lang0 = qa.settings.ui_lang
 
-    def chat(message: str, history: list, k: int, lang: str):
-        yield from stream_answer(qa, message, history, k, lang)
+    def chat(message: str, history: list, k: int, lang: str, mode: str):
+        yield from stream_answer(qa, message, history, k, lang, mode)
 
     def search_view(query: str, k: int, lang: str, sources: list[str], date_from: str, date_to: str,
                     recent: bool) -> str:
@@ -47,10 +48,15 @@ def build_app(qa: NewsQA) -> gr.Blocks:
                 question = gr.Textbox(label=label("question", lang0), placeholder=label("placeholder", lang0),
                                       scale=5, max_length=qa.settings.max_question_chars * 10, elem_id="question")
                 send = gr.Button(label("send", lang0), variant="primary", scale=1, elem_id="send")
-            k = gr.Slider(1, 10, value=qa.settings.top_k, step=1, label=label("passages", lang0))
+            with gr.Row():
+                k = gr.Slider(1, 10, value=qa.settings.top_k, step=1, label=label("passages", lang0), scale=3)
+                # The LLM choice exists only when a server is configured; quoting needs nothing.
+                modes = ["extractive", "llm"] if llm_configured(qa.settings) else ["extractive"]
+                mode = gr.Radio(modes, value=qa.settings.answer_mode if qa.settings.answer_mode in modes else "extractive",
+                                label=label("answer_mode", lang0), scale=1)
             gr.Examples(EXAMPLES, inputs=question)
             for trigger in (send.click, question.submit):
-                trigger(chat, [question, chatbot, k, lang], chatbot, api_name="chat" if trigger == send.click else False,
+                trigger(chat, [question, chatbot, k, lang, mode], chatbot, api_name="chat" if trigger == send.click else False,
                         concurrency_id="model").then(lambda: "", None, question, api_visibility="private")
         with gr.Tab(label("search_tab", lang0)):
             with gr.Row():

@@ -37,6 +37,7 @@ LABELS: dict[str, dict[str, str]] = {
     "date_from": {"vi": "Từ ngày (YYYY-MM-DD)", "en": "From date (YYYY-MM-DD)"},
     "date_to": {"vi": "Đến ngày (YYYY-MM-DD)", "en": "To date (YYYY-MM-DD)"},
     "recent": {"vi": "Ưu tiên tin mới", "en": "Prefer recent news"},
+    "answer_mode": {"vi": "Cách trả lời", "en": "Answer mode"},
     "bad_date": {"vi": "Ngày không hợp lệ: {error}", "en": "Invalid date: {error}"},
     "source": {"vi": "Nguồn", "en": "Source"},
     "open": {"vi": "Mở bài gốc", "en": "Open the article"},
@@ -107,14 +108,23 @@ def _tokens(text: str) -> list[str]:
     return re.findall(r"\S+\s*", text)
 
 
-def stream_answer(qa: NewsQA, message: str, history: list[dict], k: int, lang: str) -> Iterator[list[dict]]:
-    """Yield the chat history as the answer appears word by word, then with its sources."""
+def stream_answer(qa: NewsQA, message: str, history: list[dict], k: int, lang: str,
+                  mode: str | None = None) -> Iterator[list[dict]]:
+    """Yield the chat history as the answer appears (as the LLM writes it, or word by word for a
+    quoted answer), then with its sources."""
     shown_question = message or ""
     if len(shown_question) > ECHO_LIMIT:
         shown_question = shown_question[:ECHO_LIMIT] + "…"
     history = list(history or []) + [{"role": "user", "content": shown_question}]
+    answer: Answer | None = None
+    written = ""
     try:
-        answer = qa.ask(message or "", k=int(k), ui_lang=lang)
+        for item in qa.ask_stream(message or "", k=int(k), ui_lang=lang, mode=mode or None):
+            if isinstance(item, Answer):
+                answer = item
+                break
+            written += item
+            yield history + [{"role": "assistant", "content": written}]
     except NewsQAError as exc:
         yield history + [{"role": "assistant", "content": exc.message(lang)}]
         return
@@ -122,15 +132,18 @@ def stream_answer(qa: NewsQA, message: str, history: list[dict], k: int, lang: s
         log.exception("ask failed")
         yield history + [{"role": "assistant", "content": label("error", lang, error=type(exc).__name__)}]
         return
+    if answer is None:
+        return
     text = answer.answer
     if answer.notice and answer.notice != answer.answer:
         text = f"*{answer.notice}*\n\n{text}"
-    shown = ""
-    words = _tokens(text)
-    step = max(1, len(words) // 24)
-    for i in range(0, len(words), step):
-        shown += "".join(words[i : i + step])
-        yield history + [{"role": "assistant", "content": shown}]
+    if answer.mode != "llm":
+        shown = ""
+        words = _tokens(text)
+        step = max(1, len(words) // 24)
+        for i in range(0, len(words), step):
+            shown += "".join(words[i : i + step])
+            yield history + [{"role": "assistant", "content": shown}]
     yield history + [{"role": "assistant", "content": text}] + source_messages(answer, lang)
 
 

@@ -23,6 +23,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Chỉ tìm trong các bài đăng từ {start} đến {end} (“{expression}”).",
         "en": "Searching only articles published from {start} to {end} (“{expression}”).",
     },
+    "llm_failed": {
+        "vi": "Không dùng được mô hình ngôn ngữ ({reason}); đây là câu trả lời trích từ bài báo.",
+        "en": "The language model could not answer ({reason}); here is the answer quoted from the articles.",
+    },
+    "llm_not_configured": {
+        "vi": "Chưa cấu hình mô hình ngôn ngữ (NEWSQA_LLM_BASE_URL, NEWSQA_LLM_MODEL); đây là câu trả lời trích dẫn.",
+        "en": "No language model is configured (NEWSQA_LLM_BASE_URL, NEWSQA_LLM_MODEL); here is the quoted answer.",
+    },
     "answer_intro": {
         "vi": "Theo các bài báo:",
         "en": "According to the news articles (quoted in Vietnamese):",

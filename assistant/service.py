@@ -6,23 +6,46 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from assistant.answering import ExtractiveAnswerer
 from assistant.dates import extract_date_range
 from assistant.errors import IndexMissingError
+from assistant.llm import LLMAnswerer, LLMError, cited, clean_markers
+from assistant.llm import configured as llm_configured
 from assistant.messages import msg
-from assistant.records import Answer, Hit
+from assistant.records import Answer, Citation, Hit
 from assistant.retrieval import Retriever, SearchFilters, SearchRequest
 from assistant.settings import Settings
 from index.builder import BuildReport, Progress, build_index
+from index.corpus import Article
 from index.embedder import Embedder, load_embedder
 from index.layout import POINTER
 from index.reader import OpenIndex, open_index
 from index.textnorm import detect_language, normalize_text
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Context:
+    """Everything an answerer needs, gathered once per question."""
+
+    question: str
+    lang: str
+    notice: str
+    qv: np.ndarray
+    hits: list[Hit]
+    dense_gap: float
+    articles: dict[str, Article]
+    answerer: ExtractiveAnswerer
+
+    def extractive(self):
+        return self.answerer.answer(self.question, self.qv, self.lang, self.hits, self.articles, self.dense_gap)
 
 
 @dataclass(frozen=True)
@@ -100,11 +123,53 @@ class NewsQA:
         return retriever.search(request)
 
     def ask(self, question: str, k: int | None = None, ui_lang: str | None = None,
-            filters: SearchFilters | None = None, now: dt.date | None = None) -> Answer:
+            filters: SearchFilters | None = None, now: dt.date | None = None, mode: str | None = None) -> Answer:
         """Answer with citations. A date expression in the question ("tháng 5/2022", "last week")
         becomes a publication-date filter relative to `now` (default: today), unless `filters`
-        already sets dates."""
+        already sets dates. `mode` is "extractive" or "llm" (default: settings.answer_mode)."""
+        for item in self.ask_stream(question, k, ui_lang, filters, now, mode, stream=False):
+            if isinstance(item, Answer):
+                return item
+        raise AssertionError("ask_stream ended without an answer")
+
+    def ask_stream(self, question: str, k: int | None = None, ui_lang: str | None = None,
+                   filters: SearchFilters | None = None, now: dt.date | None = None,
+                   mode: str | None = None, stream: bool = True) -> Iterator[str | Answer]:
+        """Pieces of text while an LLM writes, then always one final Answer. If the LLM fails,
+        the final Answer is the extractive one with a notice saying why."""
         started = time.perf_counter()
+        ctx = self._prepare(question, k, ui_lang, filters, now)
+        if isinstance(ctx, Answer):
+            yield ctx
+            return
+        notices = [ctx.notice] if ctx.notice else []
+        if (mode or self.settings.answer_mode) == "llm":
+            if not llm_configured(self.settings):
+                notices.append(msg("llm_not_configured", ctx.lang))
+            else:
+                citations = [
+                    Citation(n=i, article_id=h.article_id, title=h.title, date=h.date, url=h.url, source=h.source,
+                             text=h.text, score=h.score)
+                    for i, h in enumerate(ctx.hits, start=1)
+                ]
+                parts: list[str] = []
+                try:
+                    for piece in LLMAnswerer(self.settings).stream(ctx.question, ctx.lang, citations, stream):
+                        parts.append(piece)
+                        yield piece
+                except LLMError as exc:
+                    log.warning("LLM answer failed: %s", exc)
+                    notices.append(msg("llm_failed", ctx.lang, reason=str(exc)))
+                else:
+                    text = clean_markers("".join(parts), {c.n for c in citations})
+                    used = cited(text)
+                    yield self._finish(ctx, text, [c for c in citations if c.n in used], True, notices, "llm",
+                                       started)
+                    return
+        extract = ctx.extractive()
+        yield self._finish(ctx, extract.answer, extract.citations, extract.found, notices, "extractive", started)
+
+    def _prepare(self, question, k, ui_lang, filters, now) -> _Context | Answer:
         question = normalize_text(question or "").strip()
         detected = detect_language(question)
         lang = detected if detected in ("vi", "en") else (ui_lang or self.settings.ui_lang)
@@ -123,14 +188,17 @@ class NewsQA:
         qv = self.embedder.encode_queries([question])[0]
         request = SearchRequest(question, k or self.settings.top_k, self.settings.max_per_article, filters=filters)
         retrieval = Retriever(idx, self.embedder).retrieve(request, qv)
-        hits = retrieval.hits
-        articles = idx.db.articles(h.article_id for h in hits)
         answerer = ExtractiveAnswerer(self.embedder, idx.lexical, self.settings.answer_sentences)
         answerer.cache = self._sentence_cache(answerer)
-        extract = answerer.answer(question, qv, lang, hits, articles, retrieval.dense_gap)
+        return _Context(question, lang, notice, qv, retrieval.hits, retrieval.dense_gap,
+                        idx.db.articles(h.article_id for h in retrieval.hits), answerer)
+
+    @staticmethod
+    def _finish(ctx: _Context, text: str, citations: list[Citation], found: bool, notices: list[str], mode: str,
+                started: float) -> Answer:
         seconds = time.perf_counter() - started
-        log.info("ask lang=%s hits=%d found=%s %.0fms", lang, len(hits), extract.found, seconds * 1000)
-        return Answer(question, extract.answer, lang, extract.citations, hits, extract.found, notice=notice,
+        log.info("ask lang=%s hits=%d mode=%s found=%s %.0fms", ctx.lang, len(ctx.hits), mode, found, seconds * 1000)
+        return Answer(ctx.question, text, ctx.lang, citations, ctx.hits, found, notice=" ".join(notices), mode=mode,
                       seconds=seconds)
 
     def _sentence_cache(self, answerer: ExtractiveAnswerer):

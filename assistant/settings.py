@@ -32,6 +32,11 @@ class Settings:
     answer_sentences: int = 3
     min_relevance: float = 0.80
     max_question_chars: int = 2000
+    answer_mode: str = "extractive"  # extractive | llm (llm needs llm_base_url and llm_model)
+    llm_base_url: str = ""  # any OpenAI-compatible server: Ollama, vLLM, llama.cpp ...
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout: float = 30.0
     host: str = "127.0.0.1"
     port: int = 7860
     ui_lang: str = "vi"

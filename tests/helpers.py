@@ -41,14 +41,14 @@ def free_port() -> int:
 class RunningApp:
     """`python app.py` on a free loopback port, stopped on exit."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, **extra_env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = log_path
         self._log = open(log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, str(PROJECT_ROOT / "app.py")], stdout=self._log, stderr=subprocess.STDOUT,
-            env=child_env(settings, NEWSQA_PORT=str(self.port), NEWSQA_HOST="127.0.0.1"), cwd=PROJECT_ROOT,
+            env=child_env(settings, NEWSQA_PORT=str(self.port), NEWSQA_HOST="127.0.0.1", **extra_env), cwd=PROJECT_ROOT,
         )
 
     def wait_ready(self, timeout: float = 240) -> None:

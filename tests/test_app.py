@@ -34,7 +34,7 @@ def test_ask_endpoint_answers_the_guiding_question(app_client, question):
 
 
 def test_chat_streams_answer_and_sources(app_client):
-    job = app_client.submit(GUIDING_VI, [], 5, "vi", api_name="/chat")
+    job = app_client.submit(GUIDING_VI, [], 5, "vi", "extractive", api_name="/chat")
     updates = list(job)
     assert len(updates) > 2, "the answer should arrive in several steps"
     final = job.outputs()[-1]
@@ -52,7 +52,7 @@ def test_chat_streams_answer_and_sources(app_client):
     ("x" * 20000, "quá dài"),
 ])
 def test_chat_bad_input_gets_a_message(app_client, question, phrase):
-    final = app_client.predict(question, [], 5, "vi", api_name="/chat")
+    final = app_client.predict(question, [], 5, "vi", "extractive", api_name="/chat")
     assert phrase in _text(final[-1])
     assert len(_text(final[0])) <= 1001
 
