@@ -27,8 +27,26 @@ SYSTEM_PROMPT = (
 _MARKER = re.compile(r"\s?\[(\d+)\]")
 
 
+REASONS = {
+    "timeout": {"vi": "máy chủ không trả lời kịp", "en": "the server did not answer in time"},
+    "unreachable": {"vi": "không kết nối được máy chủ", "en": "the server is unreachable"},
+    "status": {"vi": "máy chủ báo lỗi {status}", "en": "the server answered with status {status}"},
+    "empty": {"vi": "máy chủ trả về câu trả lời rỗng", "en": "the server returned an empty answer"},
+    "other": {"vi": "lỗi {name}", "en": "error {name}"},
+}
+
+
 class LLMError(Exception):
     """The LLM server could not give an answer (unreachable, timeout, error status, empty reply)."""
+
+    def __init__(self, reason: str, **details: object) -> None:
+        super().__init__(REASONS[reason]["en"].format(**details))
+        self.reason = reason
+        self.details = details
+
+    def message(self, lang: str) -> str:
+        table = REASONS[self.reason]
+        return table.get(lang, table["en"]).format(**self.details)
 
 
 def configured(settings: Settings) -> bool:
@@ -85,12 +103,12 @@ class LLMAnswerer:
                     got = True
                     yield piece
             if not got:
-                raise LLMError("the server returned an empty answer")
+                raise LLMError("empty")
         except openai.APITimeoutError as exc:
-            raise LLMError("the server did not answer in time") from exc
+            raise LLMError("timeout") from exc
         except openai.APIConnectionError as exc:
-            raise LLMError("the server is unreachable") from exc
+            raise LLMError("unreachable") from exc
         except openai.APIStatusError as exc:
-            raise LLMError(f"the server answered with status {exc.status_code}") from exc
+            raise LLMError("status", status=exc.status_code) from exc
         except openai.OpenAIError as exc:
-            raise LLMError(f"{type(exc).__name__}") from exc
+            raise LLMError("other", name=type(exc).__name__) from exc

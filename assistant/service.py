@@ -159,7 +159,7 @@ class NewsQA:
                         yield piece
                 except LLMError as exc:
                     log.warning("LLM answer failed: %s", exc)
-                    notices.append(msg("llm_failed", ctx.lang, reason=str(exc)))
+                    notices.append(msg("llm_failed", ctx.lang, reason=exc.message(ctx.lang)))
                 else:
                     text = clean_markers("".join(parts), {c.n for c in citations})
                     used = cited(text)

@@ -49,7 +49,7 @@ def test_llm_answer_streams(qa, llm):
     assert items[-1].mode == "llm" and "[9]" not in items[-1].answer
 
 
-@pytest.mark.parametrize("mode,reason", [("error", "status 500"), ("empty", "empty answer")])
+@pytest.mark.parametrize("mode,reason", [("error", "máy chủ báo lỗi 500"), ("empty", "câu trả lời rỗng")])
 def test_server_failure_falls_back_to_the_extractive_answer(qa, llm, mode, reason):
     llm.mode = mode
     ans = llm_qa(qa, llm).ask(GUIDING_VI)
@@ -62,18 +62,20 @@ def test_slow_server_times_out_into_the_extractive_answer(qa, llm):
     started = time.perf_counter()
     ans = llm_qa(qa, llm, timeout=1.0).ask(GUIDING_VI)
     assert time.perf_counter() - started < 4.5
-    assert ans.mode == "extractive" and "in time" in ans.notice and TASK_FRAGMENTS[0] in ans.answer
+    assert ans.mode == "extractive" and "không trả lời kịp" in ans.notice and TASK_FRAGMENTS[0] in ans.answer
 
 
 def test_unreachable_server_falls_back(qa):
     settings = qa.settings.with_(answer_mode="llm", llm_base_url="http://127.0.0.1:9/v1", llm_model="m")
     ans = NewsQA(settings, embedder=qa.embedder).ask(GUIDING_VI)
-    assert ans.mode == "extractive" and "unreachable" in ans.notice and ans.found
+    assert ans.mode == "extractive" and "không kết nối được" in ans.notice and ans.found
+    en = NewsQA(settings, embedder=qa.embedder).ask("What tasks did Colonel Lương Thanh Bình assign?")
+    assert "the server is unreachable" in en.notice and en.notice.startswith("The language model")
 
 
 def test_llm_mode_without_configuration_says_so(qa):
     ans = qa.ask(GUIDING_VI, mode="llm")
-    assert ans.mode == "extractive" and "NEWSQA_LLM_BASE_URL" in ans.notice
+    assert ans.mode == "extractive" and "NEWSQA_LLM_BASE_URL" in ans.notice and "Chưa cấu hình" in ans.notice
 
 
 def test_article_text_cannot_break_out_of_its_passage():
