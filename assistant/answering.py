@@ -70,20 +70,20 @@ class Extract:
 
 
 class SentenceCache:
-    """LRU of sentence embeddings: popular articles get asked about again and again."""
+    """LRU of sentence embeddings keyed by the text itself (so a rebuilt index can never get a
+    stale vector): popular articles get asked about again and again."""
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._data: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._data: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    def get_many(self, embedder: Embedder, keys: list[tuple[str, int, int]], texts: list[str]) -> np.ndarray:
-        todo = [i for i, k in enumerate(keys) if k not in self._data]
+    def get_many(self, embedder: Embedder, texts: list[str]) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if t not in self._data))
         if todo:
-            vecs = embedder.encode_documents([texts[i] for i in todo], batch_size=64)
-            for i, v in zip(todo, vecs):
-                self._data[keys[i]] = v
-        out = np.vstack([self._data[k] for k in keys])
-        for k in keys:
+            for text, vec in zip(todo, embedder.encode_documents(todo, batch_size=64)):
+                self._data[text] = vec
+        out = np.vstack([self._data[t] for t in texts])
+        for k in texts:
             self._data.move_to_end(k)
         while len(self._data) > self.size:
             self._data.popitem(last=False)
@@ -91,11 +91,12 @@ class SentenceCache:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, embedder: Embedder, lexical: LexicalIndex, max_sentences: int = 3) -> None:
+    def __init__(self, embedder: Embedder, lexical: LexicalIndex, max_sentences: int = 3,
+                 cache: SentenceCache | None = None) -> None:
         self.embedder = embedder
         self.lexical = lexical
         self.max_sentences = max_sentences
-        self.cache = SentenceCache()
+        self.cache = cache if cache is not None else SentenceCache()
 
     def candidates(self, hits: list[Hit], articles: dict[str, Article]) -> list[Candidate]:
         seen: set[tuple[str, int]] = set()
@@ -125,10 +126,8 @@ class ExtractiveAnswerer:
     def score(self, question: str, qv: np.ndarray, cands: list[Candidate]) -> list[ScoredSentence]:
         if not cands:
             return []
-        alone = self.cache.get_many(self.embedder, [(c.article_id, c.start, c.end) for c in cands],
-                                    [c.text for c in cands])
-        windows = self.cache.get_many(self.embedder, [(c.article_id, -c.start - 1, c.end) for c in cands],
-                                      [c.window for c in cands])
+        alone = self.cache.get_many(self.embedder, [c.text for c in cands])
+        windows = self.cache.get_many(self.embedder, [c.window for c in cands])
         dense = np.maximum(alone @ qv, windows @ qv)
         tokens = analyze_query(question, bigrams=False)
         scored = [

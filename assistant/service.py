@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answering import ExtractiveAnswerer
+from assistant.answering import ExtractiveAnswerer, SentenceCache
 from assistant.dates import extract_date_range
 from assistant.errors import IndexMissingError
 from assistant.llm import LLMAnswerer, LLMError, cited, clean_markers
@@ -69,6 +69,7 @@ class NewsQA:
         self._index: OpenIndex | None = None
         self._pointer_stamp: float | None = None
         self._lock = threading.Lock()
+        self._sentences = SentenceCache()
 
     @property
     def embedder(self) -> Embedder:
@@ -188,8 +189,7 @@ class NewsQA:
         qv = self.embedder.encode_queries([question])[0]
         request = SearchRequest(question, k or self.settings.top_k, self.settings.max_per_article, filters=filters)
         retrieval = Retriever(idx, self.embedder).retrieve(request, qv)
-        answerer = ExtractiveAnswerer(self.embedder, idx.lexical, self.settings.answer_sentences)
-        answerer.cache = self._sentence_cache(answerer)
+        answerer = ExtractiveAnswerer(self.embedder, idx.lexical, self.settings.answer_sentences, self._sentences)
         return _Context(question, lang, notice, qv, retrieval.hits, retrieval.dense_gap,
                         idx.db.articles(h.article_id for h in retrieval.hits), answerer)
 
@@ -200,9 +200,3 @@ class NewsQA:
         log.info("ask lang=%s hits=%d mode=%s found=%s %.0fms", ctx.lang, len(ctx.hits), mode, found, seconds * 1000)
         return Answer(ctx.question, text, ctx.lang, citations, ctx.hits, found, notice=" ".join(notices), mode=mode,
                       seconds=seconds)
-
-    def _sentence_cache(self, answerer: ExtractiveAnswerer):
-        cache = getattr(self, "_cache", None)
-        if cache is None:
-            cache = self._cache = answerer.cache
-        return cache
