@@ -123,15 +123,19 @@ class ExtractiveAnswerer:
         present = set(analyze_document(sentence, bigrams=False))
         return sum(self.lexical.idf(t) for t in q if t in present) / total
 
-    def score(self, question: str, qv: np.ndarray, cands: list[Candidate]) -> list[ScoredSentence]:
+    def score(self, question: str, qv: np.ndarray, cands: list[Candidate],
+              context: tuple[str, np.ndarray] | None = None) -> list[ScoredSentence]:
+        """`context` (a follow-up's query with the previous question, and its vector): the message
+        says what is asked, the context about whom; both count half."""
         if not cands:
             return []
         alone = self.cache.get_many(self.embedder, [c.text for c in cands])
         windows = self.cache.get_many(self.embedder, [c.window for c in cands])
-        dense = np.maximum(alone @ qv, windows @ qv)
-        tokens = analyze_query(question, bigrams=False)
+        queries = [(question, qv)] + ([context] if context else [])
+        dense = np.mean([np.maximum(alone @ v, windows @ v) for _, v in queries], axis=0)
+        token_sets = [analyze_query(q, bigrams=False) for q, _ in queries]
         scored = [
-            ScoredSentence(c, float(d), self.overlap(tokens, c.window), v)
+            ScoredSentence(c, float(d), float(np.mean([self.overlap(t, c.window) for t in token_sets])), v)
             for c, d, v in zip(cands, dense, alone)
         ]
         return sorted(scored, key=lambda s: -s.score)
@@ -161,8 +165,9 @@ class ExtractiveAnswerer:
         return chosen
 
     def answer(self, question: str, qv: np.ndarray, lang: str, hits: list[Hit],
-               articles: dict[str, Article], dense_gap: float = 1.0) -> Extract:
-        ranked = self.score(question, qv, self.candidates(hits, articles))
+               articles: dict[str, Article], dense_gap: float = 1.0,
+               context: tuple[str, np.ndarray] | None = None) -> Extract:
+        ranked = self.score(question, qv, self.candidates(hits, articles), context)
         if not ranked or not self.relevant(ranked[0], lang, dense_gap):
             return Extract(msg("not_found", lang), [], False, ranked[0] if ranked else None)
         best = ranked[0]

@@ -104,6 +104,13 @@ def source_messages(answer: Answer, lang: str) -> list[dict]:
     ]
 
 
+def _plain(content: object) -> str:
+    """Message text whether Gradio hands it over as a string or as a list of parts."""
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content if isinstance(content, str) else ""
+
+
 def _tokens(text: str) -> list[str]:
     return re.findall(r"\S+\s*", text)
 
@@ -115,11 +122,12 @@ def stream_answer(qa: NewsQA, message: str, history: list[dict], k: int, lang: s
     shown_question = message or ""
     if len(shown_question) > ECHO_LIMIT:
         shown_question = shown_question[:ECHO_LIMIT] + "…"
+    previous = [_plain(m.get("content")) for m in history or [] if m.get("role") == "user"]
     history = list(history or []) + [{"role": "user", "content": shown_question}]
     answer: Answer | None = None
     written = ""
     try:
-        for item in qa.ask_stream(message or "", k=int(k), ui_lang=lang, mode=mode or None):
+        for item in qa.ask_stream(message or "", k=int(k), ui_lang=lang, mode=mode or None, history=previous):
             if isinstance(item, Answer):
                 answer = item
                 break

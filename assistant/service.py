@@ -15,6 +15,7 @@ import numpy as np
 from assistant.answering import ExtractiveAnswerer, SentenceCache
 from assistant.dates import extract_date_range
 from assistant.errors import IndexMissingError
+from assistant.followup import retrieval_query
 from assistant.llm import LLMAnswerer, LLMError, cited, clean_markers
 from assistant.llm import configured as llm_configured
 from assistant.messages import msg
@@ -43,9 +44,11 @@ class _Context:
     dense_gap: float
     articles: dict[str, Article]
     answerer: ExtractiveAnswerer
+    context: tuple[str, np.ndarray] | None = None  # a follow-up's retrieval query and its vector
 
     def extractive(self):
-        return self.answerer.answer(self.question, self.qv, self.lang, self.hits, self.articles, self.dense_gap)
+        return self.answerer.answer(self.question, self.qv, self.lang, self.hits, self.articles, self.dense_gap,
+                                    self.context)
 
 
 @dataclass(frozen=True)
@@ -124,22 +127,26 @@ class NewsQA:
         return retriever.search(request)
 
     def ask(self, question: str, k: int | None = None, ui_lang: str | None = None,
-            filters: SearchFilters | None = None, now: dt.date | None = None, mode: str | None = None) -> Answer:
+            filters: SearchFilters | None = None, now: dt.date | None = None, mode: str | None = None,
+            history: list[str] | None = None) -> Answer:
         """Answer with citations. A date expression in the question ("tháng 5/2022", "last week")
         becomes a publication-date filter relative to `now` (default: today), unless `filters`
-        already sets dates. `mode` is "extractive" or "llm" (default: settings.answer_mode)."""
-        for item in self.ask_stream(question, k, ui_lang, filters, now, mode, stream=False):
+        already sets dates. `mode` is "extractive" or "llm" (default: settings.answer_mode).
+        `history` holds the previous questions of the conversation, oldest first: a follow-up
+        ("Ai trao giấy khen?", "what did he ask?") is retrieved together with the last one."""
+        for item in self.ask_stream(question, k, ui_lang, filters, now, mode, stream=False, history=history):
             if isinstance(item, Answer):
                 return item
         raise AssertionError("ask_stream ended without an answer")
 
     def ask_stream(self, question: str, k: int | None = None, ui_lang: str | None = None,
                    filters: SearchFilters | None = None, now: dt.date | None = None,
-                   mode: str | None = None, stream: bool = True) -> Iterator[str | Answer]:
+                   mode: str | None = None, stream: bool = True,
+                   history: list[str] | None = None) -> Iterator[str | Answer]:
         """Pieces of text while an LLM writes, then always one final Answer. If the LLM fails,
         the final Answer is the extractive one with a notice saying why."""
         started = time.perf_counter()
-        ctx = self._prepare(question, k, ui_lang, filters, now)
+        ctx = self._prepare(question, k, ui_lang, filters, now, history or [])
         if isinstance(ctx, Answer):
             yield ctx
             return
@@ -170,7 +177,7 @@ class NewsQA:
         extract = ctx.extractive()
         yield self._finish(ctx, extract.answer, extract.citations, extract.found, notices, "extractive", started)
 
-    def _prepare(self, question, k, ui_lang, filters, now) -> _Context | Answer:
+    def _prepare(self, question, k, ui_lang, filters, now, history: list[str]) -> _Context | Answer:
         question = normalize_text(question or "").strip()
         detected = detect_language(question)
         lang = detected if detected in ("vi", "en") else (ui_lang or self.settings.ui_lang)
@@ -186,12 +193,30 @@ class NewsQA:
                 filters = replace(filters, date_from=start, date_to=end)
                 notice = msg("date_filter", lang, start=start, end=end, expression=period.expression)
         idx = self.index()
-        qv = self.embedder.encode_queries([question])[0]
-        request = SearchRequest(question, k or self.settings.top_k, self.settings.max_per_article, filters=filters)
-        retrieval = Retriever(idx, self.embedder).retrieve(request, qv)
+        query = retrieval_query(question, [normalize_text(h) for h in history])
+        qv, query_vector = self._encode_pair(question, query)
+        k = k or self.settings.top_k
+        retriever = Retriever(idx, self.embedder)
+        retrieval = retriever.retrieve(SearchRequest(query, k, self.settings.max_per_article, filters=filters),
+                                       query_vector)
+        if query != question:
+            # A follow-up asks something new about the old subject: passages found by the message
+            # alone join those found with the context, and sentence scoring sorts them out.
+            own = retriever.search(SearchRequest(question, k, self.settings.max_per_article, filters=filters), qv)
+            seen = {h.chunk_id for h in retrieval.hits}
+            retrieval.hits += [h for h in own if h.chunk_id not in seen]
         answerer = ExtractiveAnswerer(self.embedder, idx.lexical, self.settings.answer_sentences, self._sentences)
         return _Context(question, lang, notice, qv, retrieval.hits, retrieval.dense_gap,
-                        idx.db.articles(h.article_id for h in retrieval.hits), answerer)
+                        idx.db.articles(h.article_id for h in retrieval.hits), answerer,
+                        (query, query_vector) if query != question else None)
+
+    def _encode_pair(self, question: str, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of the question (to pick sentences) and of the retrieval query (may be the same)."""
+        if query == question:
+            qv = self.embedder.encode_queries([question])[0]
+            return qv, qv
+        qv, query_vector = self.embedder.encode_queries([question, query])
+        return qv, query_vector
 
     @staticmethod
     def _finish(ctx: _Context, text: str, citations: list[Citation], found: bool, notices: list[str], mode: str,

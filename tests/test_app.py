@@ -75,3 +75,10 @@ def test_search_view_filters_and_bad_dates(app_client):
     assert "Sư đoàn 346 tổng kết" in dated and "baomoi.com" not in dated
     bad = app_client.predict("Nghị quyết 382", 5, "en", [], "yesterday-ish", "", False, api_name="/search_view")
     assert bad.startswith("Invalid date")
+
+
+def test_chat_follow_up_uses_the_conversation(app_client):
+    first = app_client.predict(GUIDING_VI, [], 5, "vi", "extractive", api_name="/chat")
+    follow = app_client.predict("Ông ấy giữ chức vụ gì?", first, 5, "vi", "extractive", api_name="/chat")
+    answer = _text(follow[len(first) + 1])
+    assert "Phó chủ nhiệm Kỹ thuật Quân khu" in answer
