@@ -185,10 +185,7 @@ class ExtractiveAnswerer:
                 spans = [(c.candidate.start, c.candidate.end) for c in chosen if c.candidate.hit_index == hi]
                 lo = min([hit.start] + [a for a, _ in spans])
                 hi_end = max([hit.end] + [b for _, b in spans])
-                citations.append(Citation(
-                    n=number[hi], article_id=hit.article_id, title=hit.title, date=hit.date, url=hit.url,
-                    source=hit.source, text=art.text[lo:hi_end].strip(), score=round(s.score, 4),
-                ))
+                citations.append(hit.cite(number[hi], art.text[lo:hi_end].strip(), round(s.score, 4)))
             lines.append(f"{s.candidate.text} [{number[hi]}]")
         text = msg("answer_intro", lang) + "\n" + "\n".join(lines) if lang == "en" else "\n".join(lines)
         return Extract(text, citations, True, best)

@@ -159,10 +159,9 @@ def search_markdown(qa: NewsQA, query: str, k: int, lang: str, sources: list[str
                     date_from: str = "", date_to: str = "", recent: bool = False) -> str:
     """The Search tab: ranked passages, or a message for a bad date — never an exception."""
     from assistant.retrieval import SearchFilters
-    from index.corpus import parse_date
 
     try:
-        filters = SearchFilters(tuple(sources or ()), parse_date(date_from), parse_date(date_to), bool(recent))
+        filters = SearchFilters.parse(sources, date_from, date_to, recent)
         return hits_markdown(qa.search(query, k=int(k), filters=filters), lang)
     except NewsQAError as exc:
         return label("bad_date", lang, error=exc.message(lang))

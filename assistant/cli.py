@@ -84,13 +84,9 @@ def _format_answer(ans: Answer) -> str:
 
 def _filters(args: argparse.Namespace):
     from assistant.retrieval import SearchFilters
-    from index.corpus import parse_date
 
     try:
-        return SearchFilters(
-            sources=tuple(args.source or ()), date_from=parse_date(args.date_from),
-            date_to=parse_date(args.date_to), prefer_recent=args.recent,
-        )
+        return SearchFilters.parse(args.source, args.date_from, args.date_to, args.recent)
     except NewsQAError as exc:
         raise InputError(f"--from/--to: {exc}", f"--from/--to: {exc.message('vi')}") from exc
 

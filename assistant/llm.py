@@ -53,11 +53,16 @@ def configured(settings: Settings) -> bool:
     return bool(settings.llm_base_url and settings.llm_model)
 
 
+def _as_data(text: str) -> str:
+    """Article text (title included) can never open or close a passage tag or end an attribute."""
+    return text.replace("<passage", "‹passage").replace("</passage", "‹/passage").replace('"', "”")
+
+
 def build_messages(question: str, lang: str, citations: list[Citation]) -> list[dict]:
     blocks = []
     for c in citations:
-        text = c.text.replace("<passage", "‹passage").replace("</passage", "‹/passage")
-        blocks.append(f'<passage n="{c.n}" title="{c.title}" date="{c.date or ""}">\n{text}\n</passage>')
+        blocks.append(f'<passage n="{c.n}" title="{_as_data(c.title)}" date="{c.date or ""}">\n'
+                      f"{_as_data(c.text)}\n</passage>")
     user = "Passages:\n" + "\n".join(blocks) + f"\n\nQuestion: {question}"
     return [
         {"role": "system", "content": SYSTEM_PROMPT.format(language=LANGUAGE_NAMES.get(lang, "English"))},

@@ -30,6 +30,12 @@ class Hit(Passage):
     start: int
     end: int
 
+    def cite(self, n: int, text: str | None = None, score: float | None = None) -> Citation:
+        """This passage as citation [n], optionally with a wider text or its own score."""
+        return Citation(n=n, article_id=self.article_id, title=self.title, date=self.date, url=self.url,
+                        source=self.source, text=self.text if text is None else text,
+                        score=self.score if score is None else score)
+
 
 @dataclass(frozen=True)
 class Citation(Passage):

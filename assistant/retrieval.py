@@ -8,6 +8,7 @@ by noise; a question whose rare words all appear in one passage gets the full le
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,9 +22,9 @@ from index.textnorm import detect_language
 LEXICAL_WEIGHT = 1.0
 # The embedding model barely understands Vietnamese written without diacritics (ViMedAQA with
 # unaccented questions: dense nDCG@10 25 vs 87 accented), while the folded BM25 copes (82 vs 83).
-# An unaccented query that the folded lexical index matches well is such a question: shift the
-# weight to the lexical side. English questions are unaccented too but match little lexically
-# (low confidence), so they keep the dense ranking.
+# An unaccented query detected as Vietnamese moves its weight to the lexical side; any other
+# unaccented query (English ones too) does so only as far as the lexical side matches it, so
+# English questions, which match little lexically, keep the dense ranking.
 UNACCENTED_DENSE_DISCOUNT = 0.9
 
 
@@ -43,6 +44,15 @@ class SearchFilters:
     @property
     def restricts(self) -> bool:
         return bool(self.sources or self.date_from or self.date_to)
+
+    @classmethod
+    def parse(cls, sources=(), date_from: str | None = None, date_to: str | None = None,
+              prefer_recent: bool = False) -> SearchFilters:
+        """From user input (CLI flags, UI fields): dates in any accepted format; raises CorpusError
+        naming the accepted formats for a date it cannot read."""
+        from index.corpus import parse_date
+
+        return cls(tuple(sources or ()), parse_date(date_from), parse_date(date_to), bool(prefer_recent))
 
 
 @dataclass(frozen=True)
@@ -103,7 +113,8 @@ class Retriever:
         if mode == "dense":
             return [Scored(i, s, s, 0.0) for i, s in dense.items()]
         tokens = analyze_query(query)
-        lex_ids, lex_scores = self.index.lexical.search(tokens, fetch, allowed)
+        lex_all = self.index.lexical.scores(tokens, allowed)
+        lex_ids, lex_scores = self.index.lexical.top(lex_all, fetch)
         lexical = {int(i): float(s) for i, s in zip(lex_ids, lex_scores)}
         if mode == "lexical":
             return [Scored(i, s, 0.0, s) for i, s in lexical.items()]
@@ -115,7 +126,6 @@ class Retriever:
         missing = np.isnan(d)
         if missing.any():
             d[missing] = self._dense_scores(qv, [c for c, m in zip(cand, missing) if m])
-        lex_all = self.index.lexical.scores(tokens)
         pos = np.searchsorted(self.index.lexical.ids, cand)
         lx = lex_all[np.clip(pos, 0, len(lex_all) - 1)]
         dn = (d - d.min()) / (d.max() - d.min() + 1e-9)
@@ -126,8 +136,6 @@ class Retriever:
         return [Scored(cand[i], float(fused[i]), float(d[i]), float(lx[i])) for i in order]
 
     def _prefer_recent(self, ranked: list[Scored]) -> list[Scored]:
-        import datetime as dt
-
         newest = self.index.db.newest_date()
         if not ranked or not newest:
             return ranked

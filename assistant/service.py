@@ -155,11 +155,7 @@ class NewsQA:
             if not llm_configured(self.settings):
                 notices.append(msg("llm_not_configured", ctx.lang))
             else:
-                citations = [
-                    Citation(n=i, article_id=h.article_id, title=h.title, date=h.date, url=h.url, source=h.source,
-                             text=h.text, score=h.score)
-                    for i, h in enumerate(ctx.hits, start=1)
-                ]
+                citations = [h.cite(i) for i, h in enumerate(ctx.hits, start=1)]
                 parts: list[str] = []
                 try:
                     for piece in LLMAnswerer(self.settings).stream(ctx.question, ctx.lang, citations, stream):
@@ -194,12 +190,13 @@ class NewsQA:
                 notice = msg("date_filter", lang, start=start, end=end, expression=period.expression)
         idx = self.index()
         query = retrieval_query(question, [normalize_text(h) for h in history])
+        followup = query != question
         qv, query_vector = self._encode_pair(question, query)
         k = k or self.settings.top_k
         retriever = Retriever(idx, self.embedder)
         retrieval = retriever.retrieve(SearchRequest(query, k, self.settings.max_per_article, filters=filters),
                                        query_vector)
-        if query != question:
+        if followup:
             # A follow-up asks something new about the old subject: passages found by the message
             # alone join those found with the context, and sentence scoring sorts them out.
             own = retriever.search(SearchRequest(question, k, self.settings.max_per_article, filters=filters), qv)
@@ -208,7 +205,7 @@ class NewsQA:
         answerer = ExtractiveAnswerer(self.embedder, idx.lexical, self.settings.answer_sentences, self._sentences)
         return _Context(question, lang, notice, qv, retrieval.hits, retrieval.dense_gap,
                         idx.db.articles(h.article_id for h in retrieval.hits), answerer,
-                        (query, query_vector) if query != question else None)
+                        (query, query_vector) if followup else None)
 
     def _encode_pair(self, question: str, query: str) -> tuple[np.ndarray, np.ndarray]:
         """Vectors of the question (to pick sentences) and of the retrieval query (may be the same)."""

@@ -100,20 +100,24 @@ class LexicalIndex:
     def search(self, query_tokens: list[str], k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(chunk_ids, scores) of the top k, best first; empty when no token is known.
         `allowed` (chunk ids) restricts the result."""
-        known = [t for t in query_tokens if t in self.vocab]
-        if not known or len(self.ids) == 0:
+        return self.top(self.scores(query_tokens, allowed), k)
+
+    def top(self, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk_ids, scores) of the k best positive entries of a `scores` array, best first."""
+        if len(scores) == 0 or not scores.any():
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        scores = self.scores(known)
-        if allowed is not None:
-            scores = np.where(np.isin(self.ids, allowed), scores, 0.0).astype(np.float32)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
         top = top[scores[top] > 0]
         return self.ids[top], scores[top].astype(np.float32)
 
-    def scores(self, query_tokens: list[str]) -> np.ndarray:
+    def scores(self, query_tokens: list[str], allowed: np.ndarray | None = None) -> np.ndarray:
+        """BM25 score of every chunk (position order of `ids`); 0 outside `allowed`."""
         known = [t for t in query_tokens if t in self.vocab]
         if not known:
             return np.zeros(len(self.ids), np.float32)
-        return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+        scores = np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+        if allowed is not None:
+            scores = np.where(np.isin(self.ids, allowed), scores, 0.0).astype(np.float32)
+        return scores
