@@ -9,6 +9,7 @@ best sentence is not relevant enough, the answer says so instead of guessing."""
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -76,18 +77,23 @@ class SentenceCache:
     def __init__(self, size: int = 4096) -> None:
         self.size = size
         self._data: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get_many(self, embedder: Embedder, texts: list[str]) -> np.ndarray:
-        todo = list(dict.fromkeys(t for t in texts if t not in self._data))
+        # Several web requests share one cache: the OrderedDict is only touched under the lock, and
+        # the model runs outside it (the embedder serializes its own calls).
+        with self._lock:
+            known = {t: self._data[t] for t in texts if t in self._data}
+        todo = list(dict.fromkeys(t for t in texts if t not in known))
         if todo:
-            for text, vec in zip(todo, embedder.encode_documents(todo, batch_size=64)):
-                self._data[text] = vec
-        out = np.vstack([self._data[t] for t in texts])
-        for k in texts:
-            self._data.move_to_end(k)
-        while len(self._data) > self.size:
-            self._data.popitem(last=False)
-        return out
+            known.update(zip(todo, embedder.encode_documents(todo, batch_size=64)))
+        with self._lock:
+            for text in texts:
+                self._data[text] = known[text]
+                self._data.move_to_end(text)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return np.vstack([known[t] for t in texts])
 
 
 class ExtractiveAnswerer:

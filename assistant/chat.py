@@ -6,9 +6,11 @@ without a browser."""
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 from assistant.errors import NewsQAError
 from assistant.records import Answer, Citation, Hit
@@ -16,43 +18,8 @@ from assistant.service import IndexStatus, NewsQA
 
 log = logging.getLogger(__name__)
 
-LABELS: dict[str, dict[str, str]] = {
-    "title": {"vi": "Trợ lý tin tức", "en": "News assistant"},
-    "subtitle": {
-        "vi": "Hỏi bằng tiếng Việt (có hoặc không dấu) hoặc tiếng Anh; câu trả lời trích từ các bài báo, kèm nguồn.",
-        "en": "Ask in Vietnamese (with or without accents) or English; answers quote the news articles, with sources.",
-    },
-    "chat_tab": {"vi": "Hỏi đáp", "en": "Chat"},
-    "search_tab": {"vi": "Tìm kiếm", "en": "Search"},
-    "question": {"vi": "Câu hỏi", "en": "Question"},
-    "placeholder": {"vi": "Nhập câu hỏi về tin tức…", "en": "Type a question about the news…"},
-    "send": {"vi": "Gửi", "en": "Send"},
-    "clear": {"vi": "Xóa hội thoại", "en": "Clear chat"},
-    "passages": {"vi": "Số đoạn tham khảo", "en": "Passages to use"},
-    "query": {"vi": "Từ khóa hoặc câu hỏi", "en": "Keywords or question"},
-    "search": {"vi": "Tìm", "en": "Search"},
-    "results": {"vi": "Kết quả", "en": "Results"},
-    "no_results": {"vi": "Không có kết quả.", "en": "No results."},
-    "sources_filter": {"vi": "Chỉ các nguồn", "en": "Only these sources"},
-    "date_from": {"vi": "Từ ngày (YYYY-MM-DD)", "en": "From date (YYYY-MM-DD)"},
-    "date_to": {"vi": "Đến ngày (YYYY-MM-DD)", "en": "To date (YYYY-MM-DD)"},
-    "recent": {"vi": "Ưu tiên tin mới", "en": "Prefer recent news"},
-    "answer_mode": {"vi": "Cách trả lời", "en": "Answer mode"},
-    "bad_date": {"vi": "Ngày không hợp lệ: {error}", "en": "Invalid date: {error}"},
-    "source": {"vi": "Nguồn", "en": "Source"},
-    "open": {"vi": "Mở bài gốc", "en": "Open the article"},
-    "no_date": {"vi": "không rõ ngày", "en": "no date"},
-    "language": {"vi": "Ngôn ngữ giao diện", "en": "Interface language"},
-    "status_ready": {
-        "vi": "Chỉ mục: **{articles}** bài, **{chunks}** đoạn · mô hình `{model}` · phiên bản `{version}`",
-        "en": "Index: **{articles}** articles, **{chunks}** passages · model `{model}` · version `{version}`",
-    },
-    "status_missing": {
-        "vi": "Chưa có chỉ mục. Chạy `newsqa index build` rồi tải lại trang.",
-        "en": "No index yet. Run `newsqa index build`, then reload the page.",
-    },
-    "error": {"vi": "Đã xảy ra lỗi: {error}", "en": "Something went wrong: {error}"},
-}
+# Every UI text in both languages, kept as data so translators edit one file.
+LABELS: dict[str, dict[str, str]] = json.loads((Path(__file__).with_name("labels.json")).read_text(encoding="utf-8"))
 # A pasted novel is not echoed back whole into the chat history.
 ECHO_LIMIT = 1000
 EXAMPLES = [
@@ -61,6 +28,37 @@ EXAMPLES = [
     "Ai trao giấy khen cho các tập thể có thành tích xuất sắc?",
     "dai ta luong thanh binh phat bieu gi",
 ]
+
+
+class UiText:
+    """The components whose texts follow the interface language, and how to relabel them."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[object, dict]] = []
+
+    def add(self, component, **attrs):
+        """attrs: component attribute -> LABELS key, or a function of the language."""
+        self._items.append((component, attrs))
+        return component
+
+    @property
+    def components(self) -> list:
+        return [c for c, _ in self._items]
+
+    def updates(self, lang: str) -> list[dict]:
+        return [{a: (v(lang) if callable(v) else label(v, lang)) for a, v in attrs.items()} for _, attrs in self._items]
+
+
+ARTICLE_COLUMNS = ("col_date", "col_title", "col_source", "col_chunks", "col_id", "col_dup")
+
+
+def articles_table(rows, lang: str) -> dict:
+    """The Articles tab's table as a Dataframe value."""
+    return {
+        "headers": [label(c, lang) for c in ARTICLE_COLUMNS],
+        "data": [[r.date or "", r.title, r.source, r.chunks, r.id, r.duplicate_of] for r in rows]
+        or [["", label("no_articles", lang), "", 0, "", ""]],
+    }
 
 
 def label(key: str, lang: str, **kwargs: object) -> str:
@@ -85,6 +83,8 @@ def citation_body(c: Citation | Hit, lang: str) -> str:
     meta = []
     if c.source:
         meta.append(f"{label('source', lang)}: {html.escape(c.source)}")
+    if c.also:
+        meta.append(f"{label('also', lang)}: {html.escape(', '.join(c.also))}")
     if c.url:
         meta.append(f'<a href="{html.escape(c.url, quote=True)}" target="_blank" rel="noopener">{label("open", lang)}</a>')
     if meta:
@@ -116,9 +116,12 @@ def _tokens(text: str) -> list[str]:
 
 
 def stream_answer(qa: NewsQA, message: str, history: list[dict], k: int, lang: str,
-                  mode: str | None = None) -> Iterator[list[dict]]:
+                  mode: str | None = None, sources: list[str] | None = None, date_from: str = "",
+                  date_to: str = "", recent: bool = False) -> Iterator[list[dict]]:
     """Yield the chat history as the answer appears (as the LLM writes it, or word by word for a
-    quoted answer), then with its sources."""
+    quoted answer), then with its sources. The settings panel's filters apply to retrieval."""
+    from assistant.retrieval import SearchFilters
+
     shown_question = message or ""
     if len(shown_question) > ECHO_LIMIT:
         shown_question = shown_question[:ECHO_LIMIT] + "…"
@@ -127,7 +130,13 @@ def stream_answer(qa: NewsQA, message: str, history: list[dict], k: int, lang: s
     answer: Answer | None = None
     written = ""
     try:
-        for item in qa.ask_stream(message or "", k=int(k), ui_lang=lang, mode=mode or None, history=previous):
+        filters = SearchFilters.parse(sources, date_from, date_to, recent)
+    except NewsQAError as exc:
+        yield history + [{"role": "assistant", "content": label("bad_date", lang, error=exc.message(lang))}]
+        return
+    try:
+        for item in qa.ask_stream(message or "", k=int(k), ui_lang=lang, mode=mode or None, history=previous,
+                                  filters=filters):
             if isinstance(item, Answer):
                 answer = item
                 break
@@ -174,6 +183,8 @@ def hits_markdown(hits: list[Hit], lang: str) -> str:
     for rank, h in enumerate(hits, start=1):
         link = f" · [{label('open', lang)}]({h.url})" if h.url else ""
         src = f" · {h.source}" if h.source else ""
+        if h.also:
+            src += f" · {label('also', lang)}: {', '.join(h.also)}"
         blocks.append(
             f"**{rank}. {h.title}** — {h.date or label('no_date', lang)}{src}{link} · score {h.score:.3f}\n\n"
             f"> {h.text.replace(chr(10), ' ')}"

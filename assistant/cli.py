@@ -61,6 +61,89 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index_update(args: argparse.Namespace) -> int:
+    from assistant.service import NewsQA
+
+    qa = NewsQA(_settings(args))
+    report = qa.update(full=args.full, show_progress=not args.quiet)
+    for problem in report.problems:
+        print(f"skipped {problem.path}: {problem.reason}", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def cmd_index_check(args: argparse.Namespace) -> int:
+    from index.reader import check_index
+
+    result = check_index(_settings(args).index_dir)
+    if args.json:
+        _print_json(result.as_dict())
+    else:
+        print(f"version {result.version}: {result.vectors} vectors, {result.sqlite_chunks} SQLite passages, "
+              f"{result.lexical_docs} lexical documents, manifest {result.manifest_chunks} passages / "
+              f"{result.manifest_articles} articles; checksums ok; {'OK' if result.ok else 'MISMATCH'}")
+    return 0 if result.ok else 1
+
+
+def _after_adding(args: argparse.Namespace, results) -> int:
+    for r in results:
+        print(("ok         " if r.ok else f"{r.status:11}") + r.message("en"), file=sys.stdout if r.ok else sys.stderr)
+    if any(r.ok for r in results) and not args.no_update:
+        cmd_index_update(argparse.Namespace(**{**vars(args), "full": False, "quiet": args.quiet}))
+    return 0 if results and all(r.ok or r.status == "duplicate" for r in results) else 2
+
+
+def cmd_articles_list(args: argparse.Namespace) -> int:
+    from assistant.library import Library
+
+    rows = Library(_settings(args)).list_articles(args.query or "", args.sort)
+    if args.json:
+        _print_json([r.__dict__ for r in rows])
+        return 0
+    for r in rows:
+        print(f"{r.date or '----------'}  {r.chunks:4}  {r.source[:18]:18}  {r.id}  {r.title[:80]}")
+    print(f"{len(rows)} article(s)")
+    return 0
+
+
+def cmd_articles_add(args: argparse.Namespace) -> int:
+    from assistant.library import Library
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    result = Library(_settings(args)).add_text(args.title, text, args.date or "", args.url or "",
+                                               args.source or "", args.author or "")
+    return _after_adding(args, [result])
+
+
+def cmd_articles_import(args: argparse.Namespace) -> int:
+    from assistant.library import Library
+
+    lib = Library(_settings(args))
+    results = []
+    for path in args.files:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            print(f"error {path}: {exc}", file=sys.stderr)
+            return 2
+        results += lib.add_upload(Path(path).name, data)
+    return _after_adding(args, results)
+
+
+def cmd_articles_fetch(args: argparse.Namespace) -> int:
+    from assistant.library import Library
+
+    lib = Library(_settings(args))
+    results = lib.add_feed(args.url) if args.feed else [lib.add_url(args.url)]
+    return _after_adding(args, results)
+
+
+def cmd_articles_delete(args: argparse.Namespace) -> int:
+    from assistant.library import Library
+
+    return _after_adding(args, [Library(_settings(args)).delete(args.id)])
+
+
 def cmd_index_status(args: argparse.Namespace) -> int:
     from assistant.service import NewsQA
 
@@ -149,8 +232,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from app import serve
+    from assistant.logs import configure_logging
 
-    serve(_settings(args))
+    settings = _settings(args)
+    configure_logging(settings)
+    serve(settings)
     return 0
 
 
@@ -183,9 +269,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="corpus directory (default: ./corpus)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_index_build)
+    p = index.add_parser("update", parents=[common],
+                         help="re-index only new, changed and deleted articles (embeddings are cached)")
+    p.add_argument("--corpus", type=Path, help="corpus directory (default: ./corpus)")
+    p.add_argument("--full", action="store_true",
+                   help="rebuild everything, also after a model or chunker change")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_index_update)
+    p = index.add_parser("check", parents=[common], help="verify the live index (checksums and counts)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_index_check)
     p = index.add_parser("status", parents=[common], help="what the live index holds")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_index_status)
+
+    corpus = argparse.ArgumentParser(add_help=False)
+    corpus.add_argument("--corpus", type=Path, help="corpus directory (default: NEWSQA_CORPUS_DIR or ./corpus)")
+    corpus.add_argument("--no-update", action="store_true", help="only change the corpus; update the index later")
+    corpus.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    arts = sub.add_parser("articles", help="list, add and delete articles").add_subparsers(
+        dest="articles_command", required=True)
+    p = arts.add_parser("list", parents=[common], help="indexed articles: date, passages, source, id, title")
+    p.add_argument("--query", help="only titles/sources containing this (accents optional)")
+    p.add_argument("--sort", choices=["date", "title", "source", "chunks"], default="date")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_articles_list)
+    p = arts.add_parser("add", parents=[common, corpus], help="add one article from its fields")
+    p.add_argument("--title", required=True)
+    p.add_argument("--text", required=True, help="the article text, or - to read it from stdin")
+    p.add_argument("--date", help="publication date (YYYY-MM-DD or DD/MM/YYYY)")
+    p.add_argument("--url")
+    p.add_argument("--source")
+    p.add_argument("--author")
+    p.set_defaults(func=cmd_articles_add)
+    p = arts.add_parser("import", parents=[common, corpus], help="add articles from .md/.txt/.html/.jsonl files")
+    p.add_argument("files", nargs="+", type=Path)
+    p.set_defaults(func=cmd_articles_import)
+    p = arts.add_parser("fetch", parents=[common, corpus], help="add the article at a URL (or every entry of a feed)")
+    p.add_argument("url")
+    p.add_argument("--feed", action="store_true", help="the URL is an RSS/Atom feed")
+    p.set_defaults(func=cmd_articles_fetch)
+    p = arts.add_parser("delete", parents=[common, corpus], help="delete an article's file from the corpus")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_articles_delete)
 
     p = sub.add_parser("ask", parents=[common, filters], help="answer a question with cited sources")
     p.add_argument("question")

@@ -32,9 +32,17 @@ class IndexMismatchError(IndexStateError):
     """The index was built with another model, dimension or format."""
 
 
+class IndexFormatError(IndexMismatchError):
+    """The index was written by an older version of this program (its format changed)."""
+
+
 class CorpusError(NewsQAError):
     """An article file cannot be read or has no usable text."""
 
 
 class InputError(NewsQAError):
     """A question or parameter from the user is unusable."""
+
+
+class AccessError(NewsQAError):
+    """An admin action without the right password."""

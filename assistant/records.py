@@ -29,12 +29,13 @@ class Hit(Passage):
     position: int
     start: int
     end: int
+    also: tuple[str, ...] = ()  # sources of duplicate copies collapsed into this result
 
     def cite(self, n: int, text: str | None = None, score: float | None = None) -> Citation:
         """This passage as citation [n], optionally with a wider text or its own score."""
         return Citation(n=n, article_id=self.article_id, title=self.title, date=self.date, url=self.url,
                         source=self.source, text=self.text if text is None else text,
-                        score=self.score if score is None else score)
+                        score=self.score if score is None else score, also=self.also)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Citation(Passage):
     """What a marker [n] in an answer points to."""
 
     n: int
+    also: tuple[str, ...] = ()  # sources that published a copy of the article
 
 
 @dataclass

@@ -178,22 +178,38 @@ class Retriever:
         return vecs @ qv
 
     def _diversify(self, ranked: list[Scored], request: SearchRequest) -> list[Hit]:
+        """At most `max_per_article` passages per article, and one article per duplicate group:
+        the copies' sources are listed on the result that stands for them."""
         top = ranked[: request.k * 8]
         chunks = self.index.db.chunks(s.chunk_id for s in top)
         articles = self.index.db.articles(c.article_id for c in chunks.values())
         per_article: dict[str, int] = {}
-        hits: list[Hit] = []
+        group_owner: dict[str, str] = {}
+        also: dict[str, list[str]] = {}
+        picked: list[tuple[Scored, str]] = []
         for s in top:
             chunk = chunks.get(s.chunk_id)
-            if chunk is None or per_article.get(chunk.article_id, 0) >= request.max_per_article:
+            if chunk is None:
                 continue
-            per_article[chunk.article_id] = per_article.get(chunk.article_id, 0) + 1
             art = articles[chunk.article_id]
+            group = art.dup_of or art.id
+            owner = group_owner.setdefault(group, art.id)
+            if owner != art.id:
+                copies = also.setdefault(owner, [])
+                label = art.source or art.id
+                if label not in copies and label != articles[owner].source:
+                    copies.append(label)
+                continue
+            if per_article.get(art.id, 0) >= request.max_per_article or len(picked) >= request.k:
+                continue
+            per_article[art.id] = per_article.get(art.id, 0) + 1
+            picked.append((s, art.id))
+        hits = []
+        for s, article_id in picked:
+            chunk, art = chunks[s.chunk_id], articles[article_id]
             hits.append(Hit(
                 chunk_id=s.chunk_id, article_id=art.id, title=art.title, date=art.date, url=art.url,
                 source=art.source, text=chunk.text, score=round(s.score, 4), position=chunk.position,
-                start=chunk.start, end=chunk.end,
+                start=chunk.start, end=chunk.end, also=tuple(also.get(art.id, ())),
             ))
-            if len(hits) >= request.k:
-                break
         return hits

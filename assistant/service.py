@@ -28,6 +28,7 @@ from index.embedder import Embedder, load_embedder
 from index.layout import POINTER
 from index.reader import OpenIndex, open_index
 from index.textnorm import detect_language, normalize_text
+from index.updater import UpdateReport, update_index
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class _Context:
     articles: dict[str, Article]
     answerer: ExtractiveAnswerer
     context: tuple[str, np.ndarray] | None = None  # a follow-up's retrieval query and its vector
+    standalone: str = ""  # the LLM's rewrite of a follow-up, asked in its place
 
     def extractive(self):
         return self.answerer.answer(self.question, self.qv, self.lang, self.hits, self.articles, self.dense_gap,
@@ -106,6 +108,11 @@ class NewsQA:
         return build_index(self.settings, self.embedder, corpus_dir=corpus_dir, show_progress=show_progress,
                            progress=progress)
 
+    def update(self, corpus_dir: Path | None = None, full: bool = False, show_progress: bool = False,
+               progress: Progress | None = None) -> UpdateReport:
+        return update_index(self.settings, self.embedder, corpus_dir=corpus_dir, full=full,
+                            show_progress=show_progress, progress=progress)
+
     def _check_question(self, question: str, lang: str) -> str | None:
         if not question:
             return msg("empty_question", lang)
@@ -121,10 +128,15 @@ class NewsQA:
         query = normalize_text(query or "").strip()
         if not query or len(query) > self.settings.max_question_chars:
             return []
+        started = time.perf_counter()
         retriever = Retriever(self.index(), self.embedder)
         request = SearchRequest(query, k or self.settings.top_k, self.settings.max_per_article, mode,
                                 filters or SearchFilters())
-        return retriever.search(request)
+        hits = retriever.search(request)
+        log.info("search done", extra={"fields": {
+            "event": "search", "query_chars": len(query), "mode": mode, "hits": len(hits),
+            "filtered": request.filters.restricts, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}})
+        return hits
 
     def ask(self, question: str, k: int | None = None, ui_lang: str | None = None,
             filters: SearchFilters | None = None, now: dt.date | None = None, mode: str | None = None,
@@ -146,19 +158,21 @@ class NewsQA:
         """Pieces of text while an LLM writes, then always one final Answer. If the LLM fails,
         the final Answer is the extractive one with a notice saying why."""
         started = time.perf_counter()
-        ctx = self._prepare(question, k, ui_lang, filters, now, history or [])
+        use_llm = (mode or self.settings.answer_mode) == "llm"
+        ctx = self._prepare(question, k, ui_lang, filters, now, history or [], use_llm)
         if isinstance(ctx, Answer):
             yield ctx
             return
         notices = [ctx.notice] if ctx.notice else []
-        if (mode or self.settings.answer_mode) == "llm":
+        if use_llm:
             if not llm_configured(self.settings):
                 notices.append(msg("llm_not_configured", ctx.lang))
             else:
                 citations = [h.cite(i) for i, h in enumerate(ctx.hits, start=1)]
                 parts: list[str] = []
                 try:
-                    for piece in LLMAnswerer(self.settings).stream(ctx.question, ctx.lang, citations, stream):
+                    for piece in LLMAnswerer(self.settings).stream(ctx.standalone or ctx.question, ctx.lang,
+                                                                   citations, stream):
                         parts.append(piece)
                         yield piece
                 except LLMError as exc:
@@ -173,7 +187,8 @@ class NewsQA:
         extract = ctx.extractive()
         yield self._finish(ctx, extract.answer, extract.citations, extract.found, notices, "extractive", started)
 
-    def _prepare(self, question, k, ui_lang, filters, now, history: list[str]) -> _Context | Answer:
+    def _prepare(self, question, k, ui_lang, filters, now, history: list[str],
+                 use_llm: bool = False) -> _Context | Answer:
         question = normalize_text(question or "").strip()
         detected = detect_language(question)
         lang = detected if detected in ("vi", "en") else (ui_lang or self.settings.ui_lang)
@@ -189,7 +204,12 @@ class NewsQA:
                 filters = replace(filters, date_from=start, date_to=end)
                 notice = msg("date_filter", lang, start=start, end=end, expression=period.expression)
         idx = self.index()
-        query = retrieval_query(question, [normalize_text(h) for h in history])
+        history = [normalize_text(h) for h in history]
+        query = retrieval_query(question, history)
+        standalone = ""
+        if use_llm and history and llm_configured(self.settings):
+            standalone = self._rewrite(question, history)
+            query = standalone or query
         followup = query != question
         qv, query_vector = self._encode_pair(question, query)
         k = k or self.settings.top_k
@@ -205,7 +225,17 @@ class NewsQA:
         answerer = ExtractiveAnswerer(self.embedder, idx.lexical, self.settings.answer_sentences, self._sentences)
         return _Context(question, lang, notice, qv, retrieval.hits, retrieval.dense_gap,
                         idx.db.articles(h.article_id for h in retrieval.hits), answerer,
-                        (query, query_vector) if followup else None)
+                        (query, query_vector) if followup else None, standalone)
+
+    def _rewrite(self, question: str, history: list[str]) -> str:
+        """The LLM's standalone form of a follow-up, or "" (then the heuristic query stands)."""
+        try:
+            rewritten = normalize_text(LLMAnswerer(self.settings).rewrite(question, history))
+        except LLMError as exc:
+            log.warning("Follow-up rewrite failed, using the conversation heuristic: %s", exc)
+            return ""
+        log.info("follow-up rewritten by the LLM (%d -> %d chars)", len(question), len(rewritten))
+        return rewritten
 
     def _encode_pair(self, question: str, query: str) -> tuple[np.ndarray, np.ndarray]:
         """Vectors of the question (to pick sentences) and of the retrieval query (may be the same)."""
@@ -219,6 +249,10 @@ class NewsQA:
     def _finish(ctx: _Context, text: str, citations: list[Citation], found: bool, notices: list[str], mode: str,
                 started: float) -> Answer:
         seconds = time.perf_counter() - started
-        log.info("ask lang=%s hits=%d mode=%s found=%s %.0fms", ctx.lang, len(ctx.hits), mode, found, seconds * 1000)
+        # What was asked stays private: the log has sizes and outcomes, not the question.
+        log.info("question answered", extra={"fields": {
+            "event": "ask", "lang": ctx.lang, "question_chars": len(ctx.question), "hits": len(ctx.hits),
+            "citations": len(citations), "mode": mode, "found": found, "followup": ctx.context is not None,
+            "latency_ms": round(seconds * 1000, 1)}})
         return Answer(ctx.question, text, ctx.lang, citations, ctx.hits, found, notice=" ".join(notices), mode=mode,
                       seconds=seconds)

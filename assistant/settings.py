@@ -37,6 +37,16 @@ class Settings:
     llm_model: str = ""
     llm_api_key: str = ""
     llm_timeout: float = 30.0
+    # Corpus management (Articles tab, `newsqa articles ...`)
+    admin_password: str = ""  # when set, adding, deleting and rebuilding in the web UI/API ask for it
+    max_upload_mb: float = 10.0  # uploads and fetched pages
+    fetch_timeout: float = 15.0  # seconds per page or feed
+    # Hosts the URL fetcher may reach although they are loopback/private ("127.0.0.1,intranet"), or "*".
+    fetch_allow_private: str = ""
+    feed_max_entries: int = 20
+    queue_concurrency: int = 4  # web requests using the model at once (the model itself takes one at a time)
+    queue_size: int = 256  # waiting requests beyond this get a "busy, retry" message
+    log_format: str = "json"  # json | text (server logs)
     host: str = "127.0.0.1"
     port: int = 7860
     ui_lang: str = "vi"

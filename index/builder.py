@@ -6,8 +6,9 @@ import datetime as dt
 import logging
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from assistant.errors import IndexStateError
 from assistant.settings import Settings
 from index.chunking import SEPARATORS, Chunk, chunk_article, make_splitter
 from index.corpus import Article, LoadProblem, load_corpus
+from index.dedup import find_groups
+from index.embedcache import EmbeddingCache, text_key
 from index.embedder import Embedder
 from index.layout import LOCK, new_version_dir, publish
 from index.lexical import LexicalIndex
@@ -40,6 +43,8 @@ class BuildReport:
     seconds: float
     embed_seconds: float
     problems: list[LoadProblem] = field(default_factory=list)
+    embedded: int = 0  # passages sent to the model; the rest came from the embedding cache
+    reused: int = 0
 
     @property
     def tokens_per_second(self) -> float:
@@ -47,8 +52,9 @@ class BuildReport:
 
     def summary(self) -> str:
         return (
-            f"Indexed {self.articles} articles into {self.chunks} passages ({self.tokens} tokens) in "
-            f"{self.seconds:.1f}s ({self.tokens_per_second:.0f} tokens/s); {len(self.problems)} file(s) skipped; "
+            f"Indexed {self.articles} articles into {self.chunks} passages in {self.seconds:.1f}s; "
+            f"{self.embedded} passages embedded ({self.tokens} tokens, {self.tokens_per_second:.0f} tokens/s), "
+            f"{self.reused} reused from the cache; {len(self.problems)} file(s) skipped; "
             f"version {self.version} at {self.index_dir}"
         )
 
@@ -56,6 +62,23 @@ class BuildReport:
 def build_lock(index_dir: Path) -> FileLock:
     Path(index_dir).mkdir(parents=True, exist_ok=True)
     return FileLock(str(Path(index_dir) / LOCK))
+
+
+@contextmanager
+def locked(index_dir: Path) -> Iterator[None]:
+    """Hold the index's build lock, or refuse at once: a second build never waits silently."""
+    lock = build_lock(index_dir)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise IndexStateError(
+            f"Another build or update of {index_dir} is running. Wait for it to finish and try again.",
+            f"Một lần dựng/cập nhật chỉ mục {index_dir} khác đang chạy. Hãy đợi xong rồi thử lại.",
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def build_index(
@@ -68,18 +91,8 @@ def build_index(
 ) -> BuildReport:
     corpus_dir = Path(corpus_dir or settings.corpus_dir)
     index_dir = Path(index_dir or settings.index_dir)
-    lock = build_lock(index_dir)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise IndexStateError(
-            f"Another build of {index_dir} is running. Wait for it to finish and try again.",
-            f"Một lần dựng chỉ mục {index_dir} khác đang chạy. Hãy đợi xong rồi thử lại.",
-        ) from None
-    try:
+    with locked(index_dir):
         return _build(settings, embedder, corpus_dir, index_dir, show_progress, progress)
-    finally:
-        lock.release()
 
 
 def _build(settings, embedder, corpus_dir, index_dir, show_progress, progress) -> BuildReport:
@@ -100,18 +113,28 @@ def build_from_articles(settings: Settings, embedder: Embedder, articles: list[A
     started = started if started is not None else time.perf_counter()
     report = report or (lambda frac, msg: None)
     problems = problems or []
+    report(0.01, "finding duplicates")
+    groups = find_groups((a.id, a.title, a.text) for a in articles)
+    articles = [replace(a, dup_of=groups.dup_of.get(a.id, "")) for a in articles]
+    log.info("%d exact and %d near duplicates among %d articles", groups.exact, groups.near, len(articles))
     splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
     per_article: list[tuple[Article, list[Chunk]]] = [(a, chunk_article(a, splitter)) for a in articles]
     chunks = [c for _, cs in per_article for c in cs]
     texts = [c.embed_text for c in chunks]
-    tokens = sum(embedder.count_tokens(texts)) if texts else 0
     report(0.05, f"embedding {len(chunks)} passages")
+    log.info("stage: embedding %d passages", len(chunks))
 
     t0 = time.perf_counter()
-    vectors = _embed(embedder, texts, settings.batch_size, show_progress, report)
+    cache = EmbeddingCache.for_index(index_dir, embedder.name, embedder.dimension)
+    try:
+        vectors, fresh = _embed_cached(embedder, cache, texts, settings.batch_size, show_progress, report)
+    finally:
+        cache.close()
     embed_seconds = time.perf_counter() - t0
+    tokens = sum(embedder.count_tokens(fresh)) if fresh else 0
 
     report(0.95, "writing index")
+    log.info("stage: writing")
     staged = new_version_dir(index_dir)
     try:
         db = MetadataDB(staged / MetadataDB.FILENAME)
@@ -133,9 +156,11 @@ def build_from_articles(settings: Settings, embedder: Embedder, articles: list[A
             articles=len(articles), chunks=len(chunks),
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3), corpus_dir=origin,
+            exact_duplicates=groups.exact, near_duplicates=groups.near,
             files=describe_files(staged, files),
         )
         manifest.save(staged)
+        log.info("stage: publishing")
         final = publish(index_dir, staged)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
@@ -144,22 +169,42 @@ def build_from_articles(settings: Settings, embedder: Embedder, articles: list[A
     return BuildReport(
         index_dir=str(index_dir), version=final.name, articles=len(articles), chunks=len(chunks),
         tokens=tokens, seconds=time.perf_counter() - started, embed_seconds=embed_seconds,
-        problems=problems,
+        problems=problems, embedded=len(fresh), reused=len(chunks) - len(fresh),
     )
 
 
-def _embed(embedder: Embedder, texts: list[str], batch_size: int, show_progress: bool, report) -> np.ndarray:
-    """Encode in slices so one progress bar (CLI) and a progress callback (UI) can follow along."""
+def _embed_cached(embedder: Embedder, cache: EmbeddingCache, texts: list[str], batch_size: int,
+                  show_progress: bool, report) -> tuple[np.ndarray, list[str]]:
+    """Vectors for `texts` (cache first, model for the rest) and the list of texts the model embedded.
+
+    The misses go to the model longest first, so each batch holds passages of similar length (little
+    padding), and every slice is committed to the cache before the next one starts."""
     from tqdm import tqdm
 
+    out = np.zeros((len(texts), embedder.dimension), np.float32)
     if not texts:
-        return np.zeros((0, embedder.dimension), np.float32)
-    step = max(batch_size * 8, 256)
-    parts = []
-    with tqdm(total=len(texts), unit="passage", desc="embedding", disable=not show_progress) as bar:
-        for i in range(0, len(texts), step):
-            parts.append(embedder.encode_documents(texts[i : i + step], batch_size=batch_size))
-            done = min(i + step, len(texts))
-            bar.update(done - i)
-            report(0.05 + 0.9 * done / len(texts), f"embedded {done}/{len(texts)}")
-    return np.vstack(parts)
+        return out, []
+    keys = [text_key(t) for t in texts]
+    known = cache.get_many(keys)
+    todo: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        if key in known:
+            out[i] = known[key]
+        else:
+            todo.setdefault(key, []).append(i)
+    order = sorted(todo, key=lambda k: -len(texts[todo[k][0]]))
+    fresh = [texts[todo[k][0]] for k in order]
+    step = batch_size * 16
+    with tqdm(total=len(texts), initial=len(texts) - sum(map(len, todo.values())), unit="passage",
+              desc="embedding", disable=not show_progress) as bar:
+        for i in range(0, len(order), step):
+            part = order[i : i + step]
+            vecs = embedder.encode_documents(fresh[i : i + step], batch_size=batch_size)
+            cache.put_many(part, vecs)
+            for key, vec in zip(part, vecs):
+                out[todo[key]] = vec
+            bar.update(sum(len(todo[k]) for k in part))
+            done = min(i + step, len(order))
+            log.debug("embedded %d/%d new passages", done, len(order))
+            report(0.05 + 0.9 * done / len(order), f"embedded {done}/{len(order)}")
+    return out, fresh

@@ -44,6 +44,7 @@ class Article:
     language: str = "vi"
     summary: str = ""
     path: str = ""
+    dup_of: str = ""  # set at index time: the first article of its duplicate group
 
     @property
     def content_hash(self) -> str:
@@ -129,12 +130,13 @@ def make_article(meta: dict, body: str, path: Path, default_id: str) -> Article:
 
 
 def read_text_file(path: Path) -> str:
-    """Decode a text file: UTF-8 (with or without BOM), else a detected encoding; binary is refused."""
-    raw = path.read_bytes()
+    return decode_text(path.read_bytes(), path.name)
+
+
+def decode_text(raw: bytes, name: str) -> str:
+    """UTF-8 (with or without BOM), else a detected encoding; binary is refused."""
     if b"\x00" in raw[:8192]:
-        raise CorpusError(
-            f"{path.name}: this is a binary file, not text.", f"{path.name}: đây là tệp nhị phân, không phải văn bản."
-        )
+        raise CorpusError(f"{name}: this is a binary file, not text.", f"{name}: đây là tệp nhị phân, không phải văn bản.")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -144,10 +146,10 @@ def read_text_file(path: Path) -> str:
     best = from_bytes(raw).best()
     if best is None or best.encoding is None:
         raise CorpusError(
-            f"{path.name}: unknown text encoding; save the file as UTF-8.",
-            f"{path.name}: không nhận ra bảng mã; hãy lưu tệp dưới dạng UTF-8.",
+            f"{name}: unknown text encoding; save the file as UTF-8.",
+            f"{name}: không nhận ra bảng mã; hãy lưu tệp dưới dạng UTF-8.",
         )
-    log.info("%s decoded as %s", path.name, best.encoding)
+    log.info("%s decoded as %s", name, best.encoding)
     return str(best)
 
 
@@ -167,10 +169,15 @@ def load_markdown(path: Path) -> Article:
 
 
 def load_html(path: Path) -> Article:
+    return article_from_html(read_text_file(path), path, path.stem)
+
+
+def article_from_html(html: str, path: Path, default_id: str, url: str = "") -> Article:
+    """The article in a web page (trafilatura): text, title, date, author, site."""
     import trafilatura
 
-    html = read_text_file(path)
-    doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, favor_recall=True)
+    doc = trafilatura.bare_extraction(html, url=url or None, with_metadata=True, include_comments=False,
+                                      favor_recall=True)
     if doc is None:
         raise CorpusError(
             f"{path.name}: no article text could be extracted from the HTML.",
@@ -179,14 +186,14 @@ def load_html(path: Path) -> Article:
     data = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
     meta = {
         "title": data.get("title"), "date": data.get("date"), "author": data.get("author"),
-        "url": data.get("url") or "", "source": data.get("sitename") or data.get("hostname") or "",
+        "url": data.get("url") or url, "source": data.get("sitename") or data.get("hostname") or "",
         "summary": data.get("description") or "",
     }
     try:
         meta["date"] = parse_date(meta["date"])
     except CorpusError:
         meta["date"] = None
-    return make_article(meta, data.get("text") or "", path, path.stem)
+    return make_article(meta, data.get("text") or "", path, default_id)
 
 
 def load_jsonl(path: Path) -> CorpusLoad:

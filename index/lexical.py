@@ -91,6 +91,9 @@ class LexicalIndex:
             ) from exc
         return cls(bm25, ids)
 
+    def __len__(self) -> int:
+        return int(len(self.ids))
+
     def idf(self, token: str) -> float:
         """BM25's idf; a token never seen is as rare as it gets."""
         j = self.vocab.get(token)

@@ -7,9 +7,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from assistant.errors import IndexMismatchError, IndexStateError
+from assistant.errors import IndexFormatError, IndexMismatchError, IndexStateError
 
-FORMAT_VERSION = 2  # 2: BM25 analysis gained syllable bigrams
+FORMAT_VERSION = 3  # 2: BM25 analysis gained syllable bigrams; 3: duplicate groups (articles.dup_of)
 FILENAME = "manifest.json"
 
 
@@ -26,6 +26,8 @@ class Manifest:
     built_at: str
     build_seconds: float
     corpus_dir: str
+    exact_duplicates: int = 0
+    near_duplicates: int = 0
     files: dict[str, dict] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -44,9 +46,9 @@ class Manifest:
                 f"Tệp mô tả chỉ mục {path} bị thiếu hoặc hỏng. Cách sửa: dựng lại bằng `newsqa index build`.",
             ) from exc
         if manifest.format_version != FORMAT_VERSION:
-            raise IndexMismatchError(
+            raise IndexFormatError(
                 f"The index at {folder} has format version {manifest.format_version}; this program reads "
-                f"{FORMAT_VERSION}. Fix: rebuild with `newsqa index build`.",
+                f"{FORMAT_VERSION}. Fix: rebuild with `newsqa index update --full` (cached embeddings are reused).",
                 f"Chỉ mục tại {folder} có phiên bản định dạng {manifest.format_version}, chương trình cần "
                 f"{FORMAT_VERSION}. Cách sửa: dựng lại bằng `newsqa index build`.",
             )

@@ -13,7 +13,7 @@ from index.corpus import Article
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT, url TEXT, source TEXT, author TEXT,
-    language TEXT, summary TEXT, text TEXT NOT NULL, content_hash TEXT NOT NULL, path TEXT
+    language TEXT, summary TEXT, text TEXT NOT NULL, content_hash TEXT NOT NULL, path TEXT, dup_of TEXT
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
 """
-ARTICLE_COLS = ("id", "title", "date", "url", "source", "author", "language", "summary", "text", "path")
+ARTICLE_COLS = ("id", "title", "date", "url", "source", "author", "language", "summary", "text", "path", "dup_of")
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,17 @@ class MetadataDB:
 
     def list_articles(self) -> list[dict]:
         rows = self.conn.execute(
-            "SELECT a.id, a.title, a.date, a.source, a.url, COUNT(c.id) AS chunks FROM articles a "
+            "SELECT a.id, a.title, a.date, a.source, a.url, a.dup_of, COUNT(c.id) AS chunks FROM articles a "
             "LEFT JOIN chunks c ON c.article_id = a.id GROUP BY a.id ORDER BY a.date DESC, a.title"
         ).fetchall()
         return [dict(r) for r in rows]
+
+    def all_articles(self) -> list[Article]:
+        rows = self.conn.execute(f"SELECT {', '.join(ARTICLE_COLS)} FROM articles").fetchall()
+        return [Article(**dict(r)) for r in rows]
+
+    def content_hashes(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.conn.execute("SELECT id, content_hash FROM articles")}
 
     def sources(self) -> list[str]:
         rows = self.conn.execute("SELECT DISTINCT source FROM articles WHERE source <> '' ORDER BY source").fetchall()

@@ -4,19 +4,22 @@ LLM server is the one edge of the product we do not own."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.helpers import LoopbackServer
 
 
-class FakeLLM:
+class FakeLLM(LoopbackServer):
     """mode: "ok" (answer `reply`, streamed when asked), "error" (HTTP 500), "slow" (sleep
-    `delay` seconds first), "empty" (no content)."""
+    `delay` seconds first), "empty" (no content). A follow-up rewrite request (its system prompt
+    asks for a standalone question) gets `rewrite_reply`, or the last message unchanged when None."""
 
     def __init__(self) -> None:
         self.mode = "ok"
         self.reply = ""
         self.delay = 3.0
+        self.rewrite_reply: str | None = None
         self.requests: list[dict] = []
         fake = self
 
@@ -34,6 +37,10 @@ class FakeLLM:
                 if fake.mode == "slow":
                     time.sleep(fake.delay)
                 text = "" if fake.mode == "empty" else fake.reply
+                system = (body.get("messages") or [{}])[0].get("content", "")
+                if "standalone" in system:
+                    last = body["messages"][-1]["content"].rsplit("Last message: ", 1)[-1]
+                    text = fake.rewrite_reply if fake.rewrite_reply is not None else last
                 if body.get("stream"):
                     return self._stream(body.get("model", ""), text)
                 return self._json(200, {
@@ -64,14 +71,5 @@ class FakeLLM:
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeLLM:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = f"{self.base}/v1"

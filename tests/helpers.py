@@ -6,7 +6,10 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from assistant.settings import PROJECT_ROOT, Settings
@@ -73,3 +76,35 @@ class RunningApp:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self._log.close()
+
+
+@contextmanager
+def serving(settings: Settings, log_path: Path, **extra_env: str) -> Iterator[str]:
+    """The app running on a free port for the duration of the block; yields its URL."""
+    app = RunningApp(settings, log_path, **extra_env)
+    try:
+        app.wait_ready()
+        yield app.url
+    finally:
+        app.stop()
+
+
+class LoopbackServer:
+    """A threaded HTTP server on a free loopback port, for the edges the tests fake (an LLM
+    server, news sites). Subclasses pass their request handler class."""
+
+    def __init__(self, handler: type) -> None:
+        from http.server import ThreadingHTTPServer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

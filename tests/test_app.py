@@ -6,17 +6,13 @@ import pytest
 from gradio_client import Client
 
 from tests.conftest import GUIDING_EN, GUIDING_VI, SEED_ID, TASK_FRAGMENTS
-from tests.helpers import RunningApp
+from tests.helpers import serving
 
 
 @pytest.fixture(scope="module")
 def app_client(qa, tmp_path_factory):
-    app = RunningApp(qa.settings, tmp_path_factory.mktemp("app") / "app.log")
-    try:
-        app.wait_ready()
-        yield Client(app.url, verbose=False)
-    finally:
-        app.stop()
+    with serving(qa.settings, tmp_path_factory.mktemp("app") / "app.log") as url:
+        yield Client(url, verbose=False)
 
 
 def _text(message: dict) -> str:
@@ -34,7 +30,7 @@ def test_ask_endpoint_answers_the_guiding_question(app_client, question):
 
 
 def test_chat_streams_answer_and_sources(app_client):
-    job = app_client.submit(GUIDING_VI, [], 5, "vi", "extractive", api_name="/chat")
+    job = app_client.submit(GUIDING_VI, [], 5, "vi", "extractive", [], "", "", False, api_name="/chat")
     updates = list(job)
     assert len(updates) > 2, "the answer should arrive in several steps"
     final = job.outputs()[-1]
@@ -52,7 +48,7 @@ def test_chat_streams_answer_and_sources(app_client):
     ("x" * 20000, "quá dài"),
 ])
 def test_chat_bad_input_gets_a_message(app_client, question, phrase):
-    final = app_client.predict(question, [], 5, "vi", "extractive", api_name="/chat")
+    final = app_client.predict(question, [], 5, "vi", "extractive", [], "", "", False, api_name="/chat")
     assert phrase in _text(final[-1])
     assert len(_text(final[0])) <= 1001
 
@@ -78,7 +74,34 @@ def test_search_view_filters_and_bad_dates(app_client):
 
 
 def test_chat_follow_up_uses_the_conversation(app_client):
-    first = app_client.predict(GUIDING_VI, [], 5, "vi", "extractive", api_name="/chat")
-    follow = app_client.predict("Ông ấy giữ chức vụ gì?", first, 5, "vi", "extractive", api_name="/chat")
+    first = app_client.predict(GUIDING_VI, [], 5, "vi", "extractive", [], "", "", False, api_name="/chat")
+    follow = app_client.predict("Ông ấy giữ chức vụ gì?", first, 5, "vi", "extractive", [], "", "", False, api_name="/chat")
     answer = _text(follow[len(first) + 1])
     assert "Phó chủ nhiệm Kỹ thuật Quân khu" in answer
+
+
+def test_chat_settings_panel_filters_and_bad_dates(app_client):
+    only = app_client.predict(GUIDING_VI, [], 5, "vi", "extractive", ["baomoi.com"], "", "", False, api_name="/chat")
+    titles = [(m.get("metadata") or {}).get("title", "") for m in only[2:]]
+    assert not any("Sư đoàn 346" in t for t in titles)
+    dated = app_client.predict(GUIDING_VI, [], 5, "vi", "extractive", [], "2022-05-01", "2022-05-31", False,
+                               api_name="/chat")
+    assert all(f in _text(dated[1]) for f in TASK_FRAGMENTS)
+    bad = app_client.predict(GUIDING_VI, [], 5, "en", "extractive", [], "someday", "", False, api_name="/chat")
+    assert _text(bad[-1]).startswith("Invalid date") and len(bad) == 2
+
+
+def test_every_ui_text_exists_in_both_languages():
+    import re
+
+    from assistant.chat import LABELS
+    from assistant.library import MESSAGES
+
+    for table in (LABELS, MESSAGES):
+        for key, texts in table.items():
+            assert texts.get("vi", "").strip() and texts.get("en", "").strip(), key
+            # Same placeholders in both, so a translation cannot drop a value.
+            assert set(re.findall(r"{\w+}", texts["vi"])) == set(re.findall(r"{\w+}", texts["en"])), key
+    app_source = (__import__("assistant.settings").settings.PROJECT_ROOT / "app.py").read_text(encoding="utf-8")
+    for key in set(re.findall(r'label\("(\w+)"', app_source)):
+        assert key in LABELS, key

@@ -89,18 +89,50 @@ def test_article_text_cannot_break_out_of_its_passage():
 def test_chat_streams_the_llm_answer_over_http(qa, llm, tmp_path):
     from gradio_client import Client
 
-    from tests.helpers import RunningApp
+    from tests.helpers import serving
 
-    app = RunningApp(qa.settings, tmp_path / "app.log", NEWSQA_LLM_BASE_URL=llm.url, NEWSQA_LLM_MODEL="fake-model")
-    try:
-        app.wait_ready()
-        job = Client(app.url, verbose=False).submit(GUIDING_VI, [], 5, "vi", "llm", api_name="/chat")
+    with serving(qa.settings, tmp_path / "app.log", NEWSQA_LLM_BASE_URL=llm.url, NEWSQA_LLM_MODEL="fake-model") as url:
+        job = Client(url, verbose=False).submit(GUIDING_VI, [], 5, "vi", "llm", [], "", "", False, api_name="/chat")
         updates = list(job)
         final = job.outputs()[-1]
-    finally:
-        app.stop()
     assert len(updates) > 3
     answer = final[1]["content"]
     answer = "".join(p.get("text", "") for p in answer) if isinstance(answer, list) else answer
     assert answer.startswith("Đơn vị được yêu cầu") and "[9]" not in answer and "[1]" in answer
     assert any((m.get("metadata") or {}).get("title", "").startswith("[1] ") for m in final[2:])
+
+
+def _rewrites(server: FakeLLM) -> list[dict]:
+    return [r for r in server.requests if "standalone" in r["messages"][0]["content"]]
+
+
+def test_llm_rewrites_a_follow_up_into_a_standalone_question(qa, llm):
+    llm.rewrite_reply = "Ai trao giấy khen tại hội nghị sơ kết Nghị quyết 382 của Sư đoàn 346?"
+    ans = llm_qa(qa, llm).ask("Ai trao giấy khen?", history=[GUIDING_VI])
+    rewrite = _rewrites(llm)
+    assert len(rewrite) == 1 and GUIDING_VI in rewrite[0]["messages"][1]["content"]
+    assert rewrite[0]["messages"][1]["content"].endswith("Last message: Ai trao giấy khen?")
+    answer_request = llm.requests[-1]
+    assert answer_request["messages"][1]["content"].endswith(f"Question: {llm.rewrite_reply}")
+    assert ans.mode == "llm" and SEED_ID in {c.article_id for c in ans.citations}
+
+
+def test_llm_topic_change_keeps_the_new_question_alone(qa, llm):
+    # The server returns the message unchanged: the old subject must not reach retrieval.
+    llm.reply = "Có [1]."
+    ans = llm_qa(qa, llm).ask("Messi có áo đấu của Ronaldo không?", history=[GUIDING_VI])
+    assert len(_rewrites(llm)) == 1
+    assert llm.requests[-1]["messages"][1]["content"].endswith("Question: Messi có áo đấu của Ronaldo không?")
+    assert ans.citations and SEED_ID not in {c.article_id for c in ans.citations}
+
+
+def test_failed_rewrite_falls_back_to_the_heuristic(qa, llm):
+    llm.mode = "error"
+    ans = llm_qa(qa, llm).ask("Ai trao giấy khen?", history=[GUIDING_VI])
+    assert ans.mode == "extractive" and "máy chủ báo lỗi 500" in ans.notice
+    assert "trao giấy khen" in ans.answer and {c.article_id for c in ans.citations} == {SEED_ID}
+
+
+def test_no_rewrite_without_history(qa, llm):
+    llm_qa(qa, llm).ask(GUIDING_VI)
+    assert not _rewrites(llm)

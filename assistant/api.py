@@ -1,0 +1,180 @@
+"""JSON HTTP API beside the web UI (FastAPI; OpenAPI docs at /api/docs). Errors are JSON with a
+message, never a stack trace; request bodies are size-limited."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from assistant.admin import Admin
+from assistant.errors import AccessError, IndexMissingError, NewsQAError
+from assistant.library import ArticleRow
+from assistant.records import Citation, Hit
+from assistant.retrieval import SearchFilters
+from assistant.service import NewsQA
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1_000_000
+MAX_QUERY_CHARS = 2000
+
+
+class AskIn(BaseModel):
+    question: str = Field(max_length=20_000, description="in Vietnamese (with or without accents) or English")
+    k: int = Field(5, ge=1, le=20, description="passages to retrieve")
+    history: list[str] = Field(default_factory=list, max_length=20,
+                               description="earlier questions of the conversation, oldest first")
+    lang: Literal["vi", "en"] = Field("vi", description="language of messages when the question's is unclear")
+    mode: Literal["extractive", "llm"] | None = None
+    sources: list[str] = Field(default_factory=list, max_length=50)
+    date_from: str | None = Field(None, max_length=40)
+    date_to: str | None = Field(None, max_length=40)
+    prefer_recent: bool = False
+
+
+class AskOut(BaseModel):
+    question: str
+    answer: str
+    language: str
+    found: bool
+    notice: str
+    mode: str
+    seconds: float
+    citations: list[Citation]
+
+
+class SearchOut(BaseModel):
+    query: str
+    hits: list[Hit]
+
+
+class ArticlesOut(BaseModel):
+    total: int
+    articles: list[ArticleRow]
+
+
+class ArticleIn(BaseModel):
+    title: str = Field(max_length=1000)
+    text: str = Field(max_length=MAX_BODY_BYTES)
+    date: str = Field("", max_length=40)
+    url: str = Field("", max_length=2000)
+    source: str = Field("", max_length=200)
+
+
+class AdminOut(BaseModel):
+    results: list[dict]
+    index_update: str
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "no_index"]
+    index_version: str
+    articles: int
+    passages: int
+    model: str
+    built_at: str
+
+
+class ErrorOut(BaseModel):
+    error: str
+
+
+ERRORS = {code: {"model": ErrorOut} for code in (400, 403, 411, 413, 503)}
+
+
+def _filters(sources, date_from, date_to, recent) -> SearchFilters:
+    return SearchFilters.parse(sources or (), date_from or None, date_to or None, recent)
+
+
+def create_api(qa: NewsQA, admin: Admin) -> FastAPI:
+    api = FastAPI(title="News assistant API", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
+                  redoc_url=None)
+
+    waiting = {"n": 0}  # model-bound API requests in progress or queued
+
+    @api.middleware("http")
+    async def limit_body_and_queue(request: Request, call_next):
+        path = request.url.path
+        declared = request.headers.get("content-length")
+        if path.startswith("/api/") and request.method in ("POST", "PUT", "PATCH"):
+            # The size is checked before the body is read; a body of unstated size is not read at all.
+            if not (declared and declared.isdigit()):
+                return JSONResponse({"error": "A Content-Length header is required."}, status_code=411)
+            if int(declared) > MAX_BODY_BYTES:
+                return JSONResponse({"error": f"Request body over {MAX_BODY_BYTES} bytes."}, status_code=413)
+        if path not in ("/api/ask", "/api/search"):
+            return await call_next(request)
+        # Beyond the queue size a caller is told to come back rather than left waiting for minutes.
+        if waiting["n"] >= qa.settings.queue_size:
+            return JSONResponse({"error": "The assistant is busy; please retry in a few seconds."}, status_code=503,
+                                headers={"Retry-After": "5"})
+        waiting["n"] += 1
+        try:
+            return await call_next(request)
+        finally:
+            waiting["n"] -= 1
+
+    @api.exception_handler(AccessError)
+    async def access_error(request: Request, exc: AccessError):
+        return JSONResponse({"error": exc.message("en")}, status_code=403)
+
+    @api.exception_handler(IndexMissingError)
+    async def missing_index(request: Request, exc: IndexMissingError):
+        return JSONResponse({"error": exc.message("en")}, status_code=503)
+
+    @api.exception_handler(NewsQAError)
+    async def domain_error(request: Request, exc: NewsQAError):
+        return JSONResponse({"error": exc.message("en")}, status_code=400)
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse({"error": f"Invalid request: {where}: {first.get('msg', 'invalid')}"}, status_code=422)
+
+    @api.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.exception("API request failed: %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "Internal error; the server log has the details."}, status_code=500)
+
+    @api.post("/api/ask", response_model=AskOut, responses=ERRORS, summary="Answer a question with cited sources")
+    def ask(body: AskIn) -> dict:
+        filters = _filters(body.sources, body.date_from, body.date_to, body.prefer_recent)
+        answer = qa.ask(body.question, k=body.k, ui_lang=body.lang, mode=body.mode, history=body.history,
+                        filters=filters)
+        out = answer.as_dict()
+        out["seconds"] = round(answer.seconds, 4)
+        return out
+
+    @api.get("/api/search", response_model=SearchOut, responses=ERRORS, summary="Ranked passages for a query")
+    def search(q: str = Query(..., max_length=MAX_QUERY_CHARS), k: int = Query(10, ge=1, le=50),
+               mode: Literal["hybrid", "dense", "lexical"] = "hybrid",
+               source: list[str] = Query(default_factory=list, max_length=50),
+               date_from: str | None = Query(None, max_length=40), date_to: str | None = Query(None, max_length=40),
+               prefer_recent: bool = False) -> dict:
+        hits = qa.search(q, k=k, mode=mode, filters=_filters(source, date_from, date_to, prefer_recent))
+        return {"query": q, "hits": [h.as_dict() for h in hits]}
+
+    @api.get("/api/articles", response_model=ArticlesOut, responses=ERRORS, summary="Indexed articles")
+    def articles(query: str = Query("", max_length=200), sort: Literal["date", "title", "source", "chunks"] = "date",
+                 limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict:
+        rows = admin.library.list_articles(query, sort)
+        return {"total": len(rows), "articles": [r.__dict__ for r in rows[offset : offset + limit]]}
+
+    @api.post("/api/articles", response_model=AdminOut, responses=ERRORS,
+              summary="Add an article and update the index (admin)")
+    def add_article(body: ArticleIn, x_admin_password: str | None = Header(None)) -> dict:
+        return admin.add_text(x_admin_password, body.title, body.text, body.date, body.url, body.source).as_dict()
+
+    @api.get("/api/health", response_model=HealthOut, summary="Index version, article count and model")
+    def health() -> dict:
+        status = qa.status()
+        return {"status": "ok" if status.ready else "no_index", "index_version": status.version,
+                "articles": status.articles, "passages": status.chunks, "model": status.model or qa.settings.model,
+                "built_at": status.built_at}
+
+    return api
