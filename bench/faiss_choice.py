@@ -62,11 +62,12 @@ def main() -> None:
     for n in sizes:
         data = grow(real, n, rng)
         note = "" if n <= len(real) else f" ({n - len(real)} synthetic)"
+        dim = data.shape[1]
         candidates = {
-            "Flat (exact)": lambda: faiss.IndexFlatIP(data.shape[1]),
-            "HNSW32 ef=64": lambda: faiss.IndexHNSWFlat(data.shape[1], 32, faiss.METRIC_INNER_PRODUCT),
-            "IVF nprobe=16": lambda: faiss.IndexIVFFlat(faiss.IndexFlatIP(data.shape[1]), data.shape[1],
-                                                         int(4 * np.sqrt(n)), faiss.METRIC_INNER_PRODUCT),
+            "Flat (exact)": lambda dim=dim: faiss.IndexFlatIP(dim),
+            "HNSW32 ef=64": lambda dim=dim: faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT),
+            "IVF nprobe=16": lambda dim=dim, n=n: faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, int(4 * np.sqrt(n)),
+                                                                    faiss.METRIC_INNER_PRODUCT),
         }
         exact_ids = None
         for name, make in candidates.items():
