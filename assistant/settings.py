@@ -24,7 +24,7 @@ class Settings:
     index_dir: Path = PROJECT_ROOT / "data" / "index"
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
-    batch_size: int = 16
+    batch_size: int = 0  # 0: by device (16 on CPU, where small batches pad least; 256 on a GPU)
     chunk_size: int = 700
     chunk_overlap: int = 100
     top_k: int = 5

@@ -127,7 +127,8 @@ def build_from_articles(settings: Settings, embedder: Embedder, articles: list[A
     t0 = time.perf_counter()
     cache = EmbeddingCache.for_index(index_dir, embedder.name, embedder.dimension)
     try:
-        vectors, fresh = _embed_cached(embedder, cache, texts, settings.batch_size, show_progress, report)
+        vectors, fresh = _embed_cached(embedder, cache, texts, embedder.batch_size(settings.batch_size),
+                                      show_progress, report)
     finally:
         cache.close()
     embed_seconds = time.perf_counter() - t0

@@ -82,6 +82,12 @@ class Embedder:
         self.precision = precision
         self._lock = threading.Lock()
 
+    def batch_size(self, requested: int = 0) -> int:
+        """`requested`, or the device's default: a GPU wants large batches, a CPU small ones."""
+        if requested > 0:
+            return requested
+        return 256 if self.device.startswith("cuda") else 16
+
     @property
     def dimension(self) -> int:
         return int(self.model.get_embedding_dimension())

@@ -97,3 +97,8 @@ def test_rebuild_publishes_a_new_version_and_keeps_one_old(built, embedder):
     assert versions == sorted([first.version, second.version])
     data = json.loads((current_version(settings.index_dir) / "manifest.json").read_text())
     assert data["chunks"] == second.chunks
+
+
+def test_batch_size_follows_the_device(embedder):
+    assert embedder.batch_size(0) == (256 if embedder.device.startswith("cuda") else 16)
+    assert embedder.batch_size(7) == 7
