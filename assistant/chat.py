@@ -52,12 +52,18 @@ class UiText:
 ARTICLE_COLUMNS = ("col_date", "col_title", "col_source", "col_chunks", "col_id", "col_dup")
 
 
+TABLE_ROWS = 500  # a newsroom corpus has tens of thousands: the page shows a filterable window
+
+
 def articles_table(rows, lang: str) -> dict:
-    """The Articles tab's table as a Dataframe value."""
+    """The Articles tab's table as a Dataframe value: the first TABLE_ROWS rows, then a line
+    saying how many more the filter would reveal."""
+    data = [[r.date or "", r.title, r.source, r.chunks, r.id, r.duplicate_of] for r in rows[:TABLE_ROWS]]
+    if len(rows) > TABLE_ROWS:
+        data.append(["", label("more_rows", lang, n=len(rows) - TABLE_ROWS), "", 0, "", ""])
     return {
         "headers": [label(c, lang) for c in ARTICLE_COLUMNS],
-        "data": [[r.date or "", r.title, r.source, r.chunks, r.id, r.duplicate_of] for r in rows]
-        or [["", label("no_articles", lang), "", 0, "", ""]],
+        "data": data or [["", label("no_articles", lang), "", 0, "", ""]],
     }
 
 

@@ -181,3 +181,13 @@ def test_find_groups_counts_exact_and_near_copies():
                           ("d", "Khác", "Một bài khác hẳn.")])
     assert groups.exact == 1 and groups.near == 1 and groups.dup_of == {"b": "a", "c": "a"}
     assert jaccard(base, base + " Ảnh: TTXVN.") > 0.8
+
+
+def test_articles_table_shows_a_window_of_a_large_corpus():
+    from assistant.chat import TABLE_ROWS, articles_table
+    from assistant.library import ArticleRow
+
+    rows = [ArticleRow(f"a{i}", f"Tin số {i}", "2024-01-01", "Báo Thử", "", 1) for i in range(TABLE_ROWS + 120)]
+    table = articles_table(rows, "en")
+    assert len(table["data"]) == TABLE_ROWS + 1 and "120 more" in table["data"][-1][1]
+    assert table["headers"][1] == "Title" and articles_table([], "vi")["data"][0][1].startswith("Chưa có bài")
