@@ -5,15 +5,12 @@ link-local and other non-public ranges, a size cap and a time limit."""
 from __future__ import annotations
 
 import ipaddress
-import logging
 import socket
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from assistant.errors import InputError
 from assistant.settings import Settings
-
-log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
 USER_AGENT = "newsqa/0.1 (+article import)"

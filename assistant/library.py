@@ -19,7 +19,7 @@ from assistant.errors import CorpusError, IndexMissingError, InputError, NewsQAE
 from assistant.fetcher import fetch
 from assistant.settings import Settings
 from index.corpus import SUPPORTED, Article, article_from_html, decode_text, load_file, make_article
-from index.dedup import NearDuplicateIndex, text_hash
+from index.dedup import NearDuplicateIndex, fingerprint_text, text_hash
 from index.layout import current_version
 from index.reader import open_metadata
 from index.textnorm import fold_diacritics
@@ -121,7 +121,7 @@ class Library:
         self._lock = threading.Lock()
         self._known_version: str | None = None
         self._by_hash: dict[str, str] = {}
-        self._near: NearDuplicateIndex | None = None
+        self._near = NearDuplicateIndex()
         self._titles: dict[str, str] = {}
 
     @property
@@ -212,16 +212,15 @@ class Library:
             key = text_hash(article.text)
             if key in self._by_hash:
                 return AddResult("duplicate", title=article.title, duplicate_of=self._by_hash[key])
-            near = self._near.similar(article.title + "\n" + article.text) if self._near else []
+            near = self._near.similar(fingerprint_text(article.title, article.text))
             try:
                 path = write_article(article, self.corpus_dir / ADDED_DIR)
             except OSError as exc:
                 return _failure(InputError(f"Could not save the article: {exc}", f"Không lưu được bài viết: {exc}"),
                                 article.title)
             self._by_hash[key] = article.title
-            if self._near is not None:
-                self._near.add(path.stem, article.title + "\n" + article.text)
-                self._titles[path.stem] = article.title
+            self._near.add(path.stem, fingerprint_text(article.title, article.text))
+            self._titles[path.stem] = article.title
             log.info("added article %s", path.name)
             return AddResult("added", title=article.title, article_id=path.stem,
                              path=str(path.relative_to(self.corpus_dir)),
@@ -233,7 +232,7 @@ class Library:
             version = current_version(self.settings.index_dir).name
         except IndexMissingError:
             version = ""
-        if version == self._known_version and self._near is not None:
+        if version == self._known_version:
             return
         self._by_hash, self._titles, self._near = {}, {}, NearDuplicateIndex()
         articles: list[Article] = []
@@ -255,12 +254,11 @@ class Library:
         for a in articles:
             self._by_hash.setdefault(text_hash(a.text), a.title)
             self._titles[a.id] = a.title
-            self._near.add(a.id, a.title + "\n" + a.text)
+            self._near.add(a.id, fingerprint_text(a.title, a.text))
         self._known_version = version
 
     # -- deleting ------------------------------------------------------------------------------
     def delete(self, article_id: str) -> AddResult:
-        rows = {r.id: r for r in self.list_articles()}
         path = None
         try:
             db = open_metadata(self.settings.index_dir)
@@ -272,7 +270,7 @@ class Library:
             finally:
                 db.close()
             path = Path(found.path) if found and found.path else None
-        if found is None or path is None or article_id not in rows:
+        if found is None or path is None:
             return _failure(InputError(f"No article with id {article_id!r} in the index.",
                                        f"Không có bài viết mã {article_id!r} trong chỉ mục."))
         corpus = self.corpus_dir.resolve()

@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.settings import PROJECT_ROOT  # noqa: E402
-from index.dedup import find_groups, jaccard  # noqa: E402
+from index.dedup import find_groups, fingerprint_text, jaccard  # noqa: E402
 
 DATA = PROJECT_ROOT.parent / "shared" / "data" / "baomoi-35k.jsonl.gz"
 
@@ -45,7 +45,7 @@ def main() -> None:
     for key, first in near[: args.examples]:
         a, b = by_id[first], by_id[key]
         print(f"  near: {first} [{a.get('source')}] ~ {key} [{b.get('source')}] "
-              f"jaccard {jaccard(a['title'] + chr(10) + a['text'], b['title'] + chr(10) + b['text']):.2f}: "
+              f"jaccard {jaccard(fingerprint_text(a['title'], a['text']), fingerprint_text(b['title'], b['text'])):.2f}: "
               f"{a['title'][:60]!r} / {b['title'][:60]!r}")
 
 

@@ -24,6 +24,11 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(canon.encode("utf-8")).hexdigest()
 
 
+def fingerprint_text(title: str, body: str) -> str:
+    """What near-duplicate detection compares: the headline and the text together."""
+    return f"{title}\n{body}"
+
+
 def shingles(text: str) -> list[bytes]:
     words = re.findall(r"\w+", fold_diacritics(normalize_text(text)).lower())
     if len(words) < SHINGLE:
@@ -79,7 +84,7 @@ def find_groups(items: Iterable[tuple[str, str, str]]) -> DuplicateGroups:
     exact = near = 0
     for key, title, body in items:
         h = text_hash(body)
-        text = f"{title}\n{body}"
+        text = fingerprint_text(title, body)
         if h in by_hash:
             dup_of[key] = dup_of.get(by_hash[h], by_hash[h])
             exact += 1
@@ -98,6 +103,3 @@ def find_groups(items: Iterable[tuple[str, str, str]]) -> DuplicateGroups:
 def jaccard(a: str, b: str) -> float:
     sa, sb = set(shingles(a)), set(shingles(b))
     return len(sa & sb) / max(1, len(sa | sb))
-
-
-

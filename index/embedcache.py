@@ -6,13 +6,10 @@ interrupted build leaves every committed batch in it, so the next run resumes wh
 from __future__ import annotations
 
 import hashlib
-import logging
 import sqlite3
 from pathlib import Path
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -66,6 +63,3 @@ class EmbeddingCache:
         rows = [(self.model, k, self.dimension, np.asarray(v, np.float32).tobytes()) for k, v in zip(keys, vectors)]
         with self.conn:
             self.conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
-
-    def count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM embeddings WHERE model = ?", [self.model]).fetchone()[0])
