@@ -131,7 +131,7 @@ def evaluate_index(index: OpenIndex, embedder: Embedder, evalset: EvalSet, modes
                    show_progress: bool = True) -> dict[str, Metrics]:
     retriever = Retriever(index, embedder)
     chunk_article = {c.id: c.article_id for c in index.db.all_chunks()}
-    qvs = embedder.encode_queries(evalset.questions)
+    qvs = retriever.encode(evalset.questions)
     ranks: dict[str, list[int | None]] = {m: [] for m in modes}
     items = zip(evalset.questions, evalset.gold, qvs)
     for question, gold, qv in tqdm(items, total=len(evalset.questions), desc="questions", disable=not show_progress):
@@ -151,12 +151,21 @@ def evaluate(settings: Settings, embedder: Embedder, evalset: EvalSet, modes=MOD
         finally:
             index.close()
     with tempfile.TemporaryDirectory(prefix="newsqa-eval-") as tmp:
+        # The index is thrown away, its passage vectors are not: a second run over the same file
+        # (another mode, unaccented questions, a changed fusion) skips the model for the contexts.
+        cache = eval_cache_dir(settings)
+        cache.mkdir(parents=True, exist_ok=True)
+        (Path(tmp) / "cache").symlink_to(cache, target_is_directory=True)
         build_from_articles(settings, embedder, evalset.docs, Path(tmp), f"eval:{evalset.name}", show_progress)
         index = open_index(Path(tmp), embedder.name)
         try:
             return evaluate_index(index, embedder, evalset, modes, show_progress)
         finally:
             index.close()
+
+
+def eval_cache_dir(settings: Settings) -> Path:
+    return Path(settings.model_cache_dir).parent / "eval-cache"
 
 
 def format_table(name: str, results: dict[str, Metrics]) -> str:

@@ -211,9 +211,9 @@ class NewsQA:
             standalone = self._rewrite(question, history)
             query = standalone or query
         followup = query != question
-        qv, query_vector = self._encode_pair(question, query)
         k = k or self.settings.top_k
         retriever = Retriever(idx, self.embedder)
+        qv, query_vector = self._encode_pair(retriever, question, query)
         retrieval = retriever.retrieve(SearchRequest(query, k, self.settings.max_per_article, filters=filters),
                                        query_vector)
         if followup:
@@ -237,12 +237,13 @@ class NewsQA:
         log.info("follow-up rewritten by the LLM (%d -> %d chars)", len(question), len(rewritten))
         return rewritten
 
-    def _encode_pair(self, question: str, query: str) -> tuple[np.ndarray, np.ndarray]:
+    @staticmethod
+    def _encode_pair(retriever: Retriever, question: str, query: str) -> tuple[np.ndarray, np.ndarray]:
         """Vectors of the question (to pick sentences) and of the retrieval query (may be the same)."""
         if query == question:
-            qv = self.embedder.encode_queries([question])[0]
+            qv = retriever.encode([question])[0]
             return qv, qv
-        qv, query_vector = self.embedder.encode_queries([question, query])
+        qv, query_vector = retriever.encode([question, query])
         return qv, query_vector
 
     @staticmethod

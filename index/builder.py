@@ -146,7 +146,7 @@ def build_from_articles(settings: Settings, embedder: Embedder, articles: list[A
             next_id += len(cs)
         db.commit()
         db.close()
-        store = new_store("faiss", embedder.dimension)
+        store = new_store("faiss", embedder.dimension, len(chunks), settings.exact_search_limit)
         if len(chunks):
             store.add(np.arange(len(chunks), dtype=np.int64), vectors)
         lexical = LexicalIndex.build(list(range(len(chunks))), texts)

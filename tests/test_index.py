@@ -102,3 +102,18 @@ def test_rebuild_publishes_a_new_version_and_keeps_one_old(built, embedder):
 def test_batch_size_follows_the_device(embedder):
     assert embedder.batch_size(0) == (256 if embedder.device.startswith("cuda") else 16)
     assert embedder.batch_size(7) == 7
+
+
+def test_a_corpus_over_the_exact_search_limit_gets_hnsw_with_the_same_results(built, embedder, tmp_path,
+                                                                                tiny_corpus):
+    exact_settings, _ = built
+    settings = exact_settings.with_(index_dir=tmp_path / "hnsw", exact_search_limit=1)
+    build_index(settings, embedder)
+    exact, approx = open_index(exact_settings.index_dir, embedder.name), open_index(settings.index_dir, embedder.name)
+    assert not exact.store.approximate and approx.store.approximate
+    qv = embedder.encode_queries(["Mưa lớn gây lũ ở miền Trung"])
+    n = len(exact.store)
+    assert approx.store.search(qv, n)[1].tolist() == exact.store.search(qv, n)[1].tolist()
+    allowed = exact.db.chunk_ids_where(("Báo Thử",), None, None)
+    assert allowed and approx.store.search(qv, 5, allowed)[1][0][0] == exact.store.search(qv, 5, allowed)[1][0][0]
+    assert set(approx.store.search(qv, 5, allowed)[1][0].tolist()) - {-1} <= set(allowed)
