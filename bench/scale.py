@@ -6,6 +6,7 @@ its text) comes back at rank 1 / in the top 5. Also prints build figures, load t
 Usage:
   python bench/scale.py build [--limit N] [--index DIR]   # embeddings are cached: a killed build resumes
   python bench/scale.py eval  [--index DIR] [--sample 1000] [--mode hybrid|dense|lexical]
+  python bench/scale.py serve [--index DIR]  # the real app on that index: start time, RSS under requests
   python bench/scale.py curve [--sizes 1000,5000,10000,35439]  # after a full build: the scaling table
 The curve builds each size into its own index beside the full one, sharing the full build's embedding
 cache (so its build column is the index work without the model), then times the model on a fresh
@@ -65,7 +66,16 @@ def pct(values: list[float], q: float) -> float:
 
 
 def rss_mb() -> float:
+    """Peak resident memory of this process so far."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    """Resident memory now (a server's steady state; the peak includes loading)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return rss_mb()
 
 
 def build(args, settings: Settings) -> None:
@@ -121,10 +131,10 @@ def evaluate(args, settings: Settings) -> None:
         qa.ask(q)
         ask_lat.append((time.perf_counter() - t0) * 1000)
     print(f"ask ({len(questions)} titles as questions): p50 {statistics.median(ask_lat):.0f} ms, "
-          f"p95 {pct(ask_lat, .95):.0f} ms; peak RSS {rss_mb():.0f} MB")
+          f"p95 {pct(ask_lat, .95):.0f} ms; RSS now {current_rss_mb():.0f} MB, peak {rss_mb():.0f} MB")
     result(start_s=load_model + load_index, rank1=100 * rank1 / n, top5=100 * top5 / n,
            search_p50=statistics.median(lat), search_p95=pct(lat, .95), ask_p50=statistics.median(ask_lat),
-           ask_p95=pct(ask_lat, .95), serve_rss_mb=rss_mb())
+           ask_p95=pct(ask_lat, .95), serve_rss_mb=current_rss_mb(), serve_peak_mb=rss_mb())
 
 
 def model_speed(args, settings: Settings) -> None:
@@ -165,21 +175,22 @@ def curve(args, settings: Settings) -> None:
             (where / "cache").symlink_to(shared_cache.resolve())
         row = {"size": size}
         common = ["--data", str(args.data), "--index", str(where), "--limit", str(size)]
-        for phase, extra in (("build", []), ("eval", ["--sample", "300", "--questions", "30"]), ("speed", [] if n else ["--time-model"])):
+        for phase, extra in (("build", []), ("eval", ["--sample", "300", "--questions", "30"]),
+                             ("serve", ["--questions", "20"]), ("speed", [] if n else ["--time-model"])):
             row.update(_child(phase, common + extra))
         rows.append(row)
     speeds = rows[0]["speeds"]
     best = max(speeds, key=speeds.get)
     print(f"\nScaling (vectors from the full build's cache; model time = tokens / {best} tokens/s measured "
           "on a sample in the same run):")
-    print("| articles | passages | tokens | index work s | + model s (est.) | build RSS MB | start s "
-          "| search p50 ms | ask p50 ms | ask p95 ms | serving RSS MB | summary rank 1 / top 5 |")
+    print("| articles | passages | tokens | index work s | + model s (est.) | build peak RSS MB | app start s "
+          "| search p50 ms | ask p50 ms | ask p95 ms | server RSS MB (peak) | summary rank 1 / top 5 |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         model_s = r["tokens"] / speeds[best]
         print(f"| {r['articles']:,} | {r['passages']:,} | {r['tokens']:,} | {r['build_s']:.0f} | {model_s:.0f} "
-              f"| {r['build_rss_mb']:.0f} | {r['start_s']:.1f} | {r['search_p50']:.0f} | {r['ask_p50']:.0f} "
-              f"| {r['ask_p95']:.0f} | {r['serve_rss_mb']:.0f} | {r['rank1']:.1f}% / {r['top5']:.1f}% |")
+              f"| {r['build_rss_mb']:.0f} | {r['app_start_s']:.1f} | {r['search_p50']:.0f} | {r['ask_p50']:.0f} "
+              f"| {r['ask_p95']:.0f} | {r['server_rss_mb']:.0f} ({r['server_peak_mb']:.0f}) | {r['rank1']:.1f}% / {r['top5']:.1f}% |")
     ratio = speeds[best] / speeds["fp32"]
     print(f"{best} is {ratio:.2f}x fp32 on this machine ({os.cpu_count()} cores).")
 
@@ -195,6 +206,46 @@ def _child(phase: str, argv: list[str]) -> dict:
     return json.loads(next(line[7:] for line in lines if line.startswith("RESULT ")))
 
 
+def serve(args, settings: Settings) -> None:
+    """Start `python app.py` on the index, time it until the UI answers, then send `ask` and
+    `search` requests over HTTP and read the server's resident memory."""
+    import urllib.parse
+    import urllib.request
+
+    sys.path.insert(0, str(PROJECT_ROOT))
+    from tests.helpers import RunningApp
+
+    articles, summaries = load(args.data, args.limit)
+    sample = random.Random(args.seed).sample(articles, min(args.questions, len(articles)))
+    log = args.index / "serve-bench.log"
+    t0 = time.perf_counter()
+    app = RunningApp(settings, log, NEWSQA_LOG_FORMAT="text")
+    try:
+        app.wait_ready()
+        start = time.perf_counter() - t0
+        ask, search = [], []
+        for a in sample:
+            body = json.dumps({"question": a.title}).encode()
+            t1 = time.perf_counter()
+            req = urllib.request.Request(app.url + "api/ask", body, {"Content-Type": "application/json"})
+            urllib.request.urlopen(req, timeout=120).read()
+            ask.append((time.perf_counter() - t1) * 1000)
+            t1 = time.perf_counter()
+            query = urllib.parse.urlencode({"q": summaries[a.id][:300] or a.title, "k": 5})
+            urllib.request.urlopen(app.url + "api/search?" + query, timeout=60).read()
+            search.append((time.perf_counter() - t1) * 1000)
+        status = Path(f"/proc/{app.proc.pid}/status").read_text().splitlines()
+        field = {line.split(":")[0]: int(line.split()[1]) / 1024 for line in status if line.startswith("Vm")}
+    finally:
+        app.stop()
+    print(f"app start (process launch to the UI answering, model + index loaded, warm-up done): {start:.1f}s")
+    print(f"over HTTP, {len(sample)} questions: ask p50 {statistics.median(ask):.0f} ms, p95 {pct(ask, .95):.0f} ms; "
+          f"search p50 {statistics.median(search):.0f} ms, p95 {pct(search, .95):.0f} ms")
+    print(f"server memory: RSS {field['VmRSS']:.0f} MB now, peak {field['VmHWM']:.0f} MB")
+    result(app_start_s=start, http_ask_p50=statistics.median(ask), http_search_p50=statistics.median(search),
+           server_rss_mb=field["VmRSS"], server_peak_mb=field["VmHWM"])
+
+
 def _per_article(hits):
     seen, out = set(), []
     for h in hits:
@@ -206,7 +257,7 @@ def _per_article(hits):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("phase", choices=["build", "eval", "curve", "speed"])
+    ap.add_argument("phase", choices=["build", "eval", "serve", "curve", "speed"])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--index", type=Path, default=DEFAULT_INDEX)
     ap.add_argument("--limit", type=int, default=None)
@@ -220,7 +271,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env(index_dir=args.index)
     print(f"data: {args.data}; index: {args.index}")
-    {"build": build, "eval": evaluate, "curve": curve, "speed": model_speed}[args.phase](args, settings)
+    phases = {"build": build, "eval": evaluate, "serve": serve, "curve": curve, "speed": model_speed}
+    phases[args.phase](args, settings)
 
 
 if __name__ == "__main__":
