@@ -29,6 +29,8 @@ class VectorStore(Protocol):
 # exact search at 160k passages, 1 ms per query.
 HNSW_NEIGHBORS = 32
 HNSW_EF_SEARCH = 128
+# Filtered searches over at most this many passages are exact even in an HNSW store (~50 ms).
+EXACT_FILTER_LIMIT = 50_000
 
 
 class FaissStore:
@@ -77,13 +79,25 @@ class FaissStore:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if allowed is None:
             return self.index.search(queries, k)
-        sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+        allowed = np.ascontiguousarray(allowed, dtype=np.int64)
+        if self.approximate and len(allowed) <= EXACT_FILTER_LIMIT:
+            # A selective filter leaves HNSW's graph walk few reachable neighbours (it can return
+            # fewer than k); that few vectors are compared exactly.
+            return self._exact_among(queries, k, allowed)
+        sel = faiss.IDSelectorBatch(allowed)
         if self.approximate:
             # IndexIDMap2 translates the selector to internal ids; HNSW needs its own parameters type.
             params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(HNSW_EF_SEARCH, k))
         else:
             params = faiss.SearchParameters(sel=sel)
         return self.index.search(queries, k, params=params)
+
+    def _exact_among(self, queries: np.ndarray, k: int, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        vectors = np.vstack([self.index.reconstruct(int(i)) for i in ids])
+        scores = queries @ vectors.T
+        k = min(k, len(ids))
+        order = np.argsort(-scores, axis=1)[:, :k]
+        return np.take_along_axis(scores, order, axis=1).astype(np.float32), ids[order]
 
     def reconstruct(self, id_: int) -> np.ndarray:
         return self.index.reconstruct(int(id_))
@@ -103,7 +117,7 @@ class FaissStore:
 
         path = Path(folder) / cls.FILENAME
         try:
-            # Exact stores are memory-mapped (they load instantly and share pages between processes).
+            # Memory-mapped where the index type allows it (exact stores load instantly, share pages).
             flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
             index = faiss.read_index(str(path), flags)
         except Exception as exc:  # noqa: BLE001 - FAISS raises plain RuntimeError for any bad file
