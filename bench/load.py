@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -39,6 +40,14 @@ def questions(settings: Settings) -> list[str]:
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
+
+
+def api_request(base: str, endpoint: str, text: str, k: int = 5) -> urllib.request.Request:
+    """A JSON API call: POST /api/ask with the question, or GET /api/search for the query."""
+    if endpoint == "search":
+        return urllib.request.Request(f"{base}/api/search?" + urllib.parse.urlencode({"q": text, "k": k}))
+    return urllib.request.Request(f"{base}/api/ask", data=json.dumps({"question": text}).encode(),
+                                  headers={"Content-Type": "application/json"}, method="POST")
 
 
 def main() -> None:
@@ -86,17 +95,9 @@ def main() -> None:
             rng = random.Random(seed)
             start.wait()
             while time.time() < deadline[0]:
-                q = rng.choice(pool)
-                search = rng.random() < 0.3
-                if search:
-                    from urllib.parse import urlencode
-
-                    req = urllib.request.Request(f"{base}/api/search?" + urlencode({"q": q, "k": 5}))
-                    kind = "JSON /api/search"
-                else:
-                    req = urllib.request.Request(f"{base}/api/ask", data=json.dumps({"question": q}).encode(),
-                                                 headers={"Content-Type": "application/json"}, method="POST")
-                    kind = "JSON /api/ask"
+                endpoint = "search" if rng.random() < 0.3 else "ask"
+                req = api_request(base, endpoint, rng.choice(pool))
+                kind = f"JSON /api/{endpoint}"
                 t0 = time.perf_counter()
                 try:
                     with urllib.request.urlopen(req, timeout=300) as resp:

@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from load import api_request, pct
+
 from assistant.retrieval import SearchFilters
 from assistant.service import NewsQA
 from assistant.settings import PROJECT_ROOT, Settings
@@ -58,11 +60,6 @@ def load(data: Path, limit: int | None) -> tuple[list[Article], dict[str, str]]:
             if limit and len(articles) >= limit:
                 break
     return articles, summaries
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def rss_mb() -> float:
@@ -138,26 +135,26 @@ def evaluate(args, settings: Settings) -> None:
 
 
 def model_speed(args, settings: Settings) -> None:
-    """Tokens/s of the model on passages it has not seen, in fp32 and in the configured precision,
-    and the token count of every passage of the first `--limit` articles."""
+    """The token count of every passage of the first `--limit` articles; with --time-model also the
+    model's tokens/s on a sample of 256 of them, in fp32 and in the configured precision."""
     from index.chunking import chunk_article, make_splitter
     from index.embedder import load_embedder
 
     articles, _ = load(args.data, args.limit)
     splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
     texts = [c.embed_text for a in articles for c in chunk_article(a, splitter)]
+    fp32 = load_embedder(settings.with_(precision="fp32"))
+    tokens = sum(fp32.count_tokens(texts))
     speeds = {}
-    for precision in dict.fromkeys(["fp32", settings.precision]) if args.time_model else ["fp32"]:
-        embedder = load_embedder(Settings.from_env(index_dir=args.index, precision=precision))
-        if precision == "fp32":
-            tokens = sum(embedder.count_tokens(texts))
-        if not args.time_model:
-            break
-        sample = random.Random(1).sample(texts, min(256, len(texts)))
-        embedder.encode_documents(sample[:16], batch_size=16)
-        t0 = time.perf_counter()
-        embedder.encode_documents(sorted(sample, key=len, reverse=True), batch_size=embedder.batch_size(0))
-        speeds[embedder.precision] = sum(embedder.count_tokens(sample)) / (time.perf_counter() - t0)
+    if args.time_model:
+        sample = sorted(random.Random(1).sample(texts, min(256, len(texts))), key=len, reverse=True)
+        sample_tokens = sum(fp32.count_tokens(sample))
+        configured = load_embedder(settings) if settings.precision != "fp32" else fp32
+        for embedder in dict.fromkeys([fp32, configured]):
+            embedder.encode_documents(sample[:16], batch_size=16)
+            t0 = time.perf_counter()
+            embedder.encode_documents(sample, batch_size=embedder.batch_size(0))
+            speeds[embedder.precision] = sample_tokens / (time.perf_counter() - t0)
     print(f"{len(texts)} passages, {tokens} tokens" + ("; model tokens/s on a sample of 256 passages (model only, "
           "no cache): " + ", ".join(f"{k} {v:,.0f}" for k, v in speeds.items()) if speeds else ""))
     result(tokens=tokens, speeds=speeds)
@@ -209,11 +206,9 @@ def _child(phase: str, argv: list[str]) -> dict:
 def serve(args, settings: Settings) -> None:
     """Start `python app.py` on the index, time it until the UI answers, then send `ask` and
     `search` requests over HTTP and read the server's resident memory."""
-    import urllib.parse
     import urllib.request
 
-    sys.path.insert(0, str(PROJECT_ROOT))
-    from tests.helpers import RunningApp
+    from tests.helpers import RunningApp  # importable: bench/load.py put the project root on sys.path
 
     articles, summaries = load(args.data, args.limit)
     sample = random.Random(args.seed).sample(articles, min(args.questions, len(articles)))
@@ -225,15 +220,10 @@ def serve(args, settings: Settings) -> None:
         start = time.perf_counter() - t0
         ask, search = [], []
         for a in sample:
-            body = json.dumps({"question": a.title}).encode()
-            t1 = time.perf_counter()
-            req = urllib.request.Request(app.url + "api/ask", body, {"Content-Type": "application/json"})
-            urllib.request.urlopen(req, timeout=120).read()
-            ask.append((time.perf_counter() - t1) * 1000)
-            t1 = time.perf_counter()
-            query = urllib.parse.urlencode({"q": summaries[a.id][:300] or a.title, "k": 5})
-            urllib.request.urlopen(app.url + "api/search?" + query, timeout=60).read()
-            search.append((time.perf_counter() - t1) * 1000)
+            for endpoint, text, times in (("ask", a.title, ask), ("search", summaries[a.id][:300] or a.title, search)):
+                t1 = time.perf_counter()
+                urllib.request.urlopen(api_request(app.url.rstrip("/"), endpoint, text), timeout=120).read()
+                times.append((time.perf_counter() - t1) * 1000)
         status = Path(f"/proc/{app.proc.pid}/status").read_text().splitlines()
         field = {line.split(":")[0]: int(line.split()[1]) / 1024 for line in status if line.startswith("Vm")}
     finally:

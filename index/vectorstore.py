@@ -52,12 +52,7 @@ class FaissStore:
                 inner = faiss.IndexFlatIP(dimension)
             index = faiss.IndexIDMap2(inner)
         self.index = index
-
-    @property
-    def approximate(self) -> bool:
-        import faiss
-
-        return isinstance(faiss.downcast_index(self.index.index), faiss.IndexHNSW)
+        self.approximate = isinstance(faiss.downcast_index(index.index), faiss.IndexHNSW)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
