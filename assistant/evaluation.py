@@ -9,6 +9,8 @@ import csv
 import json
 import math
 import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -116,15 +118,23 @@ def metrics_from_ranks(ranks: list[int | None]) -> Metrics:
 
 
 def article_ranking(retriever: Retriever, chunk_article: dict[int, str], question: str, qv, mode: str) -> list[str]:
+    return distinct_articles((s.chunk_id for s in retriever.rank(question, qv, 50, mode)), chunk_article)
+
+
+def distinct_articles(chunk_ids: Iterable[int], chunk_article: dict[int, str], limit: int = 10) -> list[str]:
     """Distinct articles in rank order (an article ranks where its best passage does)."""
     seen: dict[str, None] = {}
-    for scored in retriever.rank(question, qv, 50, mode):
-        art = chunk_article.get(scored.chunk_id)
+    for chunk_id in chunk_ids:
+        art = chunk_article.get(chunk_id)
         if art is not None and art not in seen:
             seen[art] = None
-            if len(seen) >= 10:
+            if len(seen) >= limit:
                 break
     return list(seen)
+
+
+def gold_rank(order: list[str], gold: str) -> int | None:
+    return order.index(gold) + 1 if gold in order else None
 
 
 def evaluate_index(index: OpenIndex, embedder: Embedder, evalset: EvalSet, modes=MODES,
@@ -137,19 +147,27 @@ def evaluate_index(index: OpenIndex, embedder: Embedder, evalset: EvalSet, modes
     for question, gold, qv in tqdm(items, total=len(evalset.questions), desc="questions", disable=not show_progress):
         for mode in modes:
             order = article_ranking(retriever, chunk_article, question, qv, mode)
-            ranks[mode].append(order.index(gold) + 1 if gold in order else None)
+            ranks[mode].append(gold_rank(order, gold))
     return {m: metrics_from_ranks(r) for m, r in ranks.items()}
 
 
 def evaluate(settings: Settings, embedder: Embedder, evalset: EvalSet, modes=MODES,
              show_progress: bool = True) -> dict[str, Metrics]:
+    with eval_index(settings, embedder, evalset, show_progress) as index:
+        return evaluate_index(index, embedder, evalset, modes, show_progress)
+
+
+@contextmanager
+def eval_index(settings: Settings, embedder: Embedder, evalset: EvalSet,
+               show_progress: bool = True) -> Iterator[OpenIndex]:
     """Contexts: a throwaway index of them; gold article ids: the configured index."""
     if not evalset.docs:
         index = open_index(settings.index_dir, settings.model)
         try:
-            return evaluate_index(index, embedder, evalset, modes, show_progress)
+            yield index
         finally:
             index.close()
+        return
     with tempfile.TemporaryDirectory(prefix="newsqa-eval-") as tmp:
         # The index is thrown away, its passage vectors are not: a second run over the same file
         # (another mode, unaccented questions, a changed fusion) skips the model for the contexts.
@@ -159,7 +177,7 @@ def evaluate(settings: Settings, embedder: Embedder, evalset: EvalSet, modes=MOD
         build_from_articles(settings, embedder, evalset.docs, Path(tmp), f"eval:{evalset.name}", show_progress)
         index = open_index(Path(tmp), embedder.name)
         try:
-            return evaluate_index(index, embedder, evalset, modes, show_progress)
+            yield index
         finally:
             index.close()
 

@@ -87,6 +87,26 @@ class Scored:
     lexical: float
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """Passages to fuse, with both sides' scores for each (dense: cosine; lexical: BM25, 0 where
+    it matched nothing). `confidence` is None when the lexical side found nothing at all."""
+
+    ids: list[int]
+    dense: np.ndarray
+    lexical: np.ndarray
+    confidence: float | None
+    dense_weight: float
+
+
+def fuse(pool: Candidates) -> np.ndarray:
+    """Min-max normalized dense plus max-normalized BM25 weighted by the lexical confidence."""
+    d, lx = pool.dense, pool.lexical
+    dn = (d - d.min()) / (d.max() - d.min() + 1e-9)
+    ln = lx / (lx.max() + 1e-9)
+    return pool.dense_weight * dn + LEXICAL_WEIGHT * (pool.confidence or 0.0) * ln
+
+
 class Retriever:
     def __init__(self, index: OpenIndex, embedder: Embedder) -> None:
         self.index = index
@@ -123,32 +143,45 @@ class Retriever:
         if filters.restricts:
             allowed = np.asarray(
                 self.index.db.chunk_ids_where(filters.sources, filters.date_from, filters.date_to), dtype=np.int64)
-        dense_scores, dense_ids = self.index.store.search(qv[None, :], fetch, allowed)
-        dense = {int(i): float(s) for i, s in zip(dense_ids[0], dense_scores[0]) if i >= 0}
         if mode == "dense":
-            return [Scored(i, s, s, 0.0) for i, s in dense.items()]
-        tokens = analyze_query(query)
-        lex_all = self.index.lexical.scores(tokens, allowed)
-        lex_ids, lex_scores = self.index.lexical.top(lex_all, fetch)
-        lexical = {int(i): float(s) for i, s in zip(lex_ids, lex_scores)}
+            return [Scored(i, s, s, 0.0) for i, s in self._dense_top(qv, fetch, allowed).items()]
         if mode == "lexical":
+            lexical = self._lexical_top(query, fetch, allowed)[1]
             return [Scored(i, s, 0.0, s) for i, s in lexical.items()]
+        pool = self.candidates(query, qv, fetch, allowed)
+        if pool.confidence is None:
+            return [Scored(i, float(s), float(s), 0.0) for i, s in zip(pool.ids, pool.dense)]
+        fused = fuse(pool)
+        order = np.argsort(-fused)
+        return [Scored(pool.ids[i], float(fused[i]), float(pool.dense[i]), float(pool.lexical[i])) for i in order]
+
+    def candidates(self, query: str, qv: np.ndarray, fetch: int, allowed: np.ndarray | None = None) -> Candidates:
+        """The union of the dense and the lexical top `fetch`, each passage scored by both sides
+        (what fusion works on; bench/fusion_study.py tries other fusions on the same pools)."""
+        dense = self._dense_top(qv, fetch, allowed)
+        lex_all, lexical = self._lexical_top(query, fetch, allowed)
         if not lexical:
-            return [Scored(i, s, s, 0.0) for i, s in dense.items()]
-        confidence = self.lexical_confidence(analyze_query(query, bigrams=False), int(lex_ids[0]))
-        cand = list(dict.fromkeys([*dense, *lexical]))
-        d = np.array([dense.get(c, np.nan) for c in cand], dtype=np.float32)
+            return Candidates(list(dense), np.array(list(dense.values()), dtype=np.float32),
+                              np.zeros(len(dense), np.float32), None, 1.0)
+        confidence = self.lexical_confidence(analyze_query(query, bigrams=False), next(iter(lexical)))
+        ids = list(dict.fromkeys([*dense, *lexical]))
+        d = np.array([dense.get(c, np.nan) for c in ids], dtype=np.float32)
         missing = np.isnan(d)
         if missing.any():
-            d[missing] = self._dense_scores(qv, [c for c, m in zip(cand, missing) if m])
-        pos = np.searchsorted(self.index.lexical.ids, cand)
+            d[missing] = self._dense_scores(qv, [c for c, m in zip(ids, missing) if m])
+        pos = np.searchsorted(self.index.lexical.ids, ids)
         lx = lex_all[np.clip(pos, 0, len(lex_all) - 1)]
-        dn = (d - d.min()) / (d.max() - d.min() + 1e-9)
-        ln = lx / (lx.max() + 1e-9)
-        dense_weight = self.dense_weight(query, confidence)
-        fused = dense_weight * dn + LEXICAL_WEIGHT * confidence * ln
-        order = np.argsort(-fused)
-        return [Scored(cand[i], float(fused[i]), float(d[i]), float(lx[i])) for i in order]
+        return Candidates(ids, d, lx, confidence, self.dense_weight(query, confidence))
+
+    def _dense_top(self, qv: np.ndarray, fetch: int, allowed: np.ndarray | None) -> dict[int, float]:
+        scores, ids = self.index.store.search(qv[None, :], fetch, allowed)
+        return {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+
+    def _lexical_top(self, query: str, fetch: int, allowed: np.ndarray | None) -> tuple[np.ndarray, dict[int, float]]:
+        """BM25 of every passage (position order) and the top `fetch` of them by chunk id, best first."""
+        lex_all = self.index.lexical.scores(analyze_query(query), allowed)
+        ids, scores = self.index.lexical.top(lex_all, fetch)
+        return lex_all, {int(i): float(s) for i, s in zip(ids, scores)}
 
     def _prefer_recent(self, ranked: list[Scored]) -> list[Scored]:
         newest = self.index.db.newest_date()

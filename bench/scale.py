@@ -7,6 +7,7 @@ Usage:
   python bench/scale.py build [--limit N] [--index DIR]   # embeddings are cached: a killed build resumes
   python bench/scale.py eval  [--index DIR] [--sample 1000] [--mode hybrid|dense|lexical]
   python bench/scale.py serve [--index DIR]  # the real app on that index: start time, RSS under requests
+  python bench/scale.py misses [--index DIR]  # why summaries miss rank 1; article-level rescorings tried
   python bench/scale.py curve [--sizes 1000,5000,10000,35439]  # after a full build: the scaling table
 The curve builds each size into its own index beside the full one, sharing the full build's embedding
 cache (so its build column is the index work without the model), then times the model on a fresh
@@ -92,6 +93,12 @@ def result(**values) -> None:
     print("RESULT " + json.dumps(values), flush=True)
 
 
+def sample_summaries(articles: list[Article], summaries: dict[str, str], args) -> list[Article]:
+    """The articles whose summaries are asked: the same ones for `eval` and `misses`."""
+    pool = [a for a in articles if len(summaries[a.id]) >= 20]
+    return random.Random(args.seed).sample(pool, min(args.sample, len(pool)))
+
+
 def evaluate(args, settings: Settings) -> None:
     articles, summaries = load(args.data, args.limit)
     group = {a.id: a.content_hash for a in articles}  # exact duplicates share the hash
@@ -104,9 +111,7 @@ def evaluate(args, settings: Settings) -> None:
     load_index = time.perf_counter() - t0
     print(f"index: {status.articles} articles, {status.chunks} passages; model load {load_model:.1f}s, "
           f"index open {load_index:.1f}s")
-    rng = random.Random(args.seed)
-    pool = [a for a in articles if len(summaries[a.id]) >= 20]
-    sample = rng.sample(pool, min(args.sample, len(pool)))
+    sample = sample_summaries(articles, summaries, args)
     rank1 = top5 = 0
     lat = []
     for a in sample:
@@ -236,6 +241,96 @@ def serve(args, settings: Settings) -> None:
            server_rss_mb=field["VmRSS"], server_peak_mb=field["VmHWM"])
 
 
+def misses(args, settings: Settings) -> None:
+    """Why the summary check misses rank 1, how the fusions of bench/fusion_study.py do on it, and
+    what article-level rescoring of the fused top 20 would change (exact duplicates count as found;
+    near-duplicate groups are not folded here, unlike search's results)."""
+    import numpy as np
+    from fusion_study import VARIANTS, Pool
+
+    from assistant.evaluation import distinct_articles
+    from assistant.retrieval import Retriever, fuse
+    from index.textnorm import fold_diacritics, words
+
+    articles, summaries = load(args.data, args.limit)
+    group = {a.id: a.content_hash for a in articles}
+    by_id = {a.id: a for a in articles}
+    qa = NewsQA(settings)
+    index = qa.index()
+    retriever = Retriever(index, qa.embedder)
+    stored = index.db.all_chunks()
+    where = {c.id: (c.article_id, c.position) for c in stored}
+    chunk_article = {c.id: c.article_id for c in stored}
+    chunk_text = {c.id: c.text for c in stored}
+    article_chunks: dict[str, list[int]] = {}
+    for c in stored:
+        article_chunks.setdefault(c.article_id, []).append(c.id)
+    dup_of = {a.id: a.dup_of or a.id for a in index.db.articles(article_chunks).values()}
+
+    def bigrams(text: str) -> set[tuple[str, str]]:
+        toks = [fold_diacritics(w) for w in words(text)]
+        return set(zip(toks, toks[1:]))
+
+    def mean_vector(article_id: str) -> np.ndarray:
+        v = np.vstack([index.store.reconstruct(i) for i in article_chunks[article_id]]).mean(axis=0)
+        return v / (np.linalg.norm(v) + 1e-9)
+
+    sample = sample_summaries(articles, summaries, args)
+    queries = [summaries[a.id][: settings.max_question_chars] for a in sample]
+    variants = {"fused (what search ranks by)": lambda f: f["best"],
+                "+ 0.1 if the best passage is the lead": lambda f: f["best"] + 0.1 * f["lead"],
+                "+ 0.05 x its other candidate passages": lambda f: f["best"] + 0.05 * f["rest"],
+                "+ 0.2 x article mean-vector cosine (min-max)": lambda f: f["best"] + 0.2 * f["mean_cos"],
+                "+ 0.8 x summary bigrams found in the article": lambda f: f["best"] + 0.8 * f["bigrams"],
+                "+ both of the last two": lambda f: f["best"] + 0.2 * f["mean_cos"] + 0.8 * f["bigrams"]}
+    hits = {v: [0, 0] for v in variants}
+    fusions = {v: [0, 0] for v in VARIANTS}
+    kinds = {"near-duplicate of it at rank 1": 0, "another article at rank 1, it in the top 5": 0,
+             "another article at rank 1, it below the top 5": 0}
+    for a, q, qv in zip(sample, queries, retriever.encode(queries)):
+        pool = retriever.candidates(q, qv, 50)
+        fused = fuse(pool) if pool.confidence is not None else pool.dense
+        texts = Pool(q, a.id, pool, [chunk_text[i] for i in pool.ids])
+        for v, score in VARIANTS.items():
+            order = distinct_articles((pool.ids[i] for i in np.argsort(-score(texts), kind="stable")), chunk_article, 5)
+            found = [group[x] == group[a.id] for x in order]
+            fusions[v][0] += bool(found) and found[0]
+            fusions[v][1] += any(found)
+        feats: dict[str, dict] = {}
+        for cid, score in sorted(zip(pool.ids, fused), key=lambda x: -x[1]):
+            art, position = where[cid]
+            if art in feats:
+                feats[art]["rest"] += float(score)
+            else:
+                feats[art] = {"best": float(score), "lead": position == 0, "rest": 0.0}
+        top = sorted(feats, key=lambda x: -feats[x]["best"])[:20]
+        q_bigrams = bigrams(q)
+        cos = np.array([float(mean_vector(x) @ qv) for x in top])
+        cos = (cos - cos.min()) / (cos.max() - cos.min() + 1e-9)
+        for x, c in zip(top, cos):
+            b = by_id[x]
+            feats[x]["mean_cos"] = c
+            feats[x]["bigrams"] = len(q_bigrams & bigrams(b.title + "\n" + b.text)) / max(1, len(q_bigrams))
+        for v, score in variants.items():
+            order = sorted(top, key=lambda x: -score(feats[x]))
+            found = [group[x] == group[a.id] for x in order[:5]]
+            hits[v][0] += found[0]
+            hits[v][1] += any(found)
+            if v == next(iter(variants)) and not found[0]:
+                kind = ("near-duplicate of it at rank 1" if dup_of.get(order[0]) == dup_of.get(a.id)
+                        else "another article at rank 1, it in the top 5" if any(found)
+                        else "another article at rank 1, it below the top 5")
+                kinds[kind] += 1
+    n = len(sample)
+    print(f"{n} sampled summaries; rank-1 misses of the fused ranking: " + "; ".join(f"{k} {v}" for k, v in kinds.items()))
+    print("| fusion (bench/fusion_study.py) | rank 1 | top 5 |\n|---|---:|---:|")
+    for v, (r1, t5) in fusions.items():
+        print(f"| {v} | {100 * r1 / n:.1f}% | {100 * t5 / n:.1f}% |")
+    print("| article ranking | rank 1 | top 5 |\n|---|---:|---:|")
+    for v, (r1, t5) in hits.items():
+        print(f"| {v} | {100 * r1 / n:.1f}% | {100 * t5 / n:.1f}% |")
+
+
 def _per_article(hits):
     seen, out = set(), []
     for h in hits:
@@ -247,7 +342,7 @@ def _per_article(hits):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("phase", choices=["build", "eval", "serve", "curve", "speed"])
+    ap.add_argument("phase", choices=["build", "eval", "serve", "curve", "speed", "misses"])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--index", type=Path, default=DEFAULT_INDEX)
     ap.add_argument("--limit", type=int, default=None)
@@ -261,7 +356,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env(index_dir=args.index)
     print(f"data: {args.data}; index: {args.index}")
-    phases = {"build": build, "eval": evaluate, "serve": serve, "curve": curve, "speed": model_speed}
+    phases = {"build": build, "eval": evaluate, "serve": serve, "curve": curve, "speed": model_speed,
+              "misses": misses}
     phases[args.phase](args, settings)
 
 

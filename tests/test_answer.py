@@ -115,3 +115,47 @@ def test_unaccented_questions_get_their_diacritics_back_from_the_corpus(qa):
     accented = qa.search("Đại tá Lương Thanh Bình yêu cầu đơn vị thực hiện những nhiệm vụ gì?", k=3, mode="dense")
     plain = qa.search("dai ta luong thanh binh yeu cau don vi thuc hien nhung nhiem vu gi?", k=3, mode="dense")
     assert plain[0].chunk_id == accented[0].chunk_id and plain[0].article_id == SEED_ID
+
+
+@pytest.mark.parametrize("question", [GUIDING_VI, "luong thanh binh", GUIDING_EN])
+def test_fusion_pool_scores_each_passage_by_both_sides(qa, question):
+    """The pool fusion works on holds the dense and the BM25 top passages, each with the score
+    its own side gives it (a misaligned lookup would fuse one passage's BM25 with another's)."""
+    import numpy as np
+
+    from assistant.retrieval import Retriever, fuse
+
+    retriever = Retriever(qa.index(), qa.embedder)
+    qv = retriever.encode([question])[0]
+    pool = retriever.candidates(question, qv, 10)
+    dense = {s.chunk_id: s.dense for s in retriever.rank(question, qv, 10, "dense")}
+    lexical = {s.chunk_id: s.lexical for s in retriever.rank(question, qv, 10, "lexical")}
+    assert set(dense) | set(lexical) == set(pool.ids) and len(pool.ids) == len(set(pool.ids))
+    for cid, d, lx in zip(pool.ids, pool.dense, pool.lexical):
+        if cid in dense:
+            assert d == pytest.approx(dense[cid], abs=1e-5)
+        else:  # only found by BM25: its cosine comes from the stored vector
+            assert d == pytest.approx(float(qa.index().store.reconstruct(cid) @ qv), abs=1e-5)
+        if cid in lexical:
+            assert lx == pytest.approx(lexical[cid], rel=1e-5)
+    assert 0.0 <= pool.confidence <= 1.0
+    hybrid = retriever.rank(question, qv, 10, "hybrid")
+    assert [s.chunk_id for s in hybrid] == [pool.ids[i] for i in np.argsort(-fuse(pool))]
+    assert hybrid[0].chunk_id in {c for c in pool.ids if qa.index().db.chunks([c])[c].article_id == SEED_ID}
+
+
+
+def test_sentence_shortlist_keeps_the_best_overlaps_in_document_order():
+    from assistant.answering import MAX_ENCODED, Candidate, ExtractiveAnswerer
+
+    cands = [Candidate(hit_index=i // 10, article_id="a", start=i, end=i + 1, text=f"s{i}", context="")
+             for i in range(30)]
+    overlaps = [0.0] * 30
+    for i in (25, 3, 17):
+        overlaps[i] = 0.9
+    keep = ExtractiveAnswerer.shortlist(cands, overlaps)
+    assert len(keep) == MAX_ENCODED and keep == sorted(keep)
+    assert {3, 17, 25} <= set(keep)
+    # Without shared words the first passages' sentences fill the rest, in their order.
+    assert [i for i in keep if i not in (3, 17, 25)] == [0, 1, 2, 4, 5]
+    assert ExtractiveAnswerer.shortlist(cands[:5], overlaps[:5]) == [0, 1, 2, 3, 4]
