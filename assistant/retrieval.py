@@ -123,6 +123,14 @@ class Retriever:
     def encode(self, queries: list[str]) -> np.ndarray:
         return self.embedder.encode_queries([self.dense_form(q) for q in queries])
 
+    def encode_pair(self, question: str, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of the question (to pick sentences) and of the retrieval query (may be the same)."""
+        if query == question:
+            qv = self.encode([question])[0]
+            return qv, qv
+        qv, query_vector = self.encode([question, query])
+        return qv, query_vector
+
     def retrieve(self, request: SearchRequest, query_vector: np.ndarray | None = None) -> Retrieval:
         if query_vector is None:
             query_vector = self.encode([request.query])[0]

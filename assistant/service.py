@@ -213,7 +213,7 @@ class NewsQA:
         followup = query != question
         k = k or self.settings.top_k
         retriever = Retriever(idx, self.embedder)
-        qv, query_vector = self._encode_pair(retriever, question, query)
+        qv, query_vector = retriever.encode_pair(question, query)
         retrieval = retriever.retrieve(SearchRequest(query, k, self.settings.max_per_article, filters=filters),
                                        query_vector)
         if followup:
@@ -236,15 +236,6 @@ class NewsQA:
             return ""
         log.info("follow-up rewritten by the LLM (%d -> %d chars)", len(question), len(rewritten))
         return rewritten
-
-    @staticmethod
-    def _encode_pair(retriever: Retriever, question: str, query: str) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors of the question (to pick sentences) and of the retrieval query (may be the same)."""
-        if query == question:
-            qv = retriever.encode([question])[0]
-            return qv, qv
-        qv, query_vector = retriever.encode([question, query])
-        return qv, query_vector
 
     @staticmethod
     def _finish(ctx: _Context, text: str, citations: list[Citation], found: bool, notices: list[str], mode: str,

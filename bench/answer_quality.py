@@ -24,6 +24,7 @@ from pathlib import Path
 from load import pct
 
 from assistant.evaluation import eval_index, load_eval_file
+from assistant.llm import clean_markers
 from assistant.service import NewsQA
 from assistant.settings import PROJECT_ROOT, Settings
 from index.embedder import load_embedder
@@ -66,7 +67,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 ans = qa.ask(question)
                 latency.append((time.perf_counter() - t0) * 1000)
-                text = " ".join(line.rsplit(" [", 1)[0] for line in ans.answer.splitlines()) if ans.found else ""
+                text = " ".join(clean_markers(ans.answer, set()).splitlines()) if ans.found else ""
                 answered += ans.found
                 cites += any(c.article_id == gold for c in ans.citations)
                 recalls.append(recall(ref, text))

@@ -64,16 +64,18 @@ def _confidence(c: Candidates) -> float:
     return c.confidence or 0.0
 
 
-def _phrase_overlap(p: Pool, n: int = 3) -> np.ndarray:
-    """Share of the question's word n-grams (diacritics folded) that occur in each passage."""
-    def grams(text: str) -> set[tuple[str, ...]]:
-        toks = [fold_diacritics(w) for w in words(text)]
-        return set(zip(*[toks[i:] for i in range(n)]))
+def word_grams(text: str, n: int) -> set[tuple[str, ...]]:
+    """The word n-grams of `text`, diacritics folded."""
+    toks = [fold_diacritics(w) for w in words(text)]
+    return set(zip(*[toks[i:] for i in range(n)]))
 
-    q = grams(p.question)
+
+def _phrase_overlap(p: Pool, n: int = 3) -> np.ndarray:
+    """Share of the question's word n-grams that occur in each passage."""
+    q = word_grams(p.question, n)
     if not q:
         return np.zeros(len(p.texts))
-    return np.array([len(q & grams(t)) / len(q) for t in p.texts])
+    return np.array([len(q & word_grams(t, n)) / len(q) for t in p.texts])
 
 
 def _with_lexical_weight(w: float) -> Callable[[Pool], np.ndarray]:

@@ -246,11 +246,10 @@ def misses(args, settings: Settings) -> None:
     what article-level rescoring of the fused top 20 would change (exact duplicates count as found;
     near-duplicate groups are not folded here, unlike search's results)."""
     import numpy as np
-    from fusion_study import VARIANTS, Pool
+    from fusion_study import VARIANTS, Pool, word_grams
 
     from assistant.evaluation import distinct_articles
     from assistant.retrieval import Retriever, fuse
-    from index.textnorm import fold_diacritics, words
 
     articles, summaries = load(args.data, args.limit)
     group = {a.id: a.content_hash for a in articles}
@@ -259,17 +258,13 @@ def misses(args, settings: Settings) -> None:
     index = qa.index()
     retriever = Retriever(index, qa.embedder)
     stored = index.db.all_chunks()
-    where = {c.id: (c.article_id, c.position) for c in stored}
     chunk_article = {c.id: c.article_id for c in stored}
     chunk_text = {c.id: c.text for c in stored}
+    lead = {c.id: c.position == 0 for c in stored}
     article_chunks: dict[str, list[int]] = {}
     for c in stored:
         article_chunks.setdefault(c.article_id, []).append(c.id)
     dup_of = {a.id: a.dup_of or a.id for a in index.db.articles(article_chunks).values()}
-
-    def bigrams(text: str) -> set[tuple[str, str]]:
-        toks = [fold_diacritics(w) for w in words(text)]
-        return set(zip(toks, toks[1:]))
 
     def mean_vector(article_id: str) -> np.ndarray:
         v = np.vstack([index.store.reconstruct(i) for i in article_chunks[article_id]]).mean(axis=0)
@@ -289,28 +284,28 @@ def misses(args, settings: Settings) -> None:
              "another article at rank 1, it below the top 5": 0}
     for a, q, qv in zip(sample, queries, retriever.encode(queries)):
         pool = retriever.candidates(q, qv, 50)
-        fused = fuse(pool) if pool.confidence is not None else pool.dense
-        texts = Pool(q, a.id, pool, [chunk_text[i] for i in pool.ids])
+        fused = fuse(pool)  # without lexical matches: the dense order, as search falls back to
+        study = Pool(q, a.id, pool, [chunk_text[i] for i in pool.ids])
         for v, score in VARIANTS.items():
-            order = distinct_articles((pool.ids[i] for i in np.argsort(-score(texts), kind="stable")), chunk_article, 5)
+            order = distinct_articles((pool.ids[i] for i in np.argsort(-score(study), kind="stable")), chunk_article, 5)
             found = [group[x] == group[a.id] for x in order]
             fusions[v][0] += bool(found) and found[0]
             fusions[v][1] += any(found)
         feats: dict[str, dict] = {}
         for cid, score in sorted(zip(pool.ids, fused), key=lambda x: -x[1]):
-            art, position = where[cid]
+            art = chunk_article[cid]
             if art in feats:
                 feats[art]["rest"] += float(score)
             else:
-                feats[art] = {"best": float(score), "lead": position == 0, "rest": 0.0}
+                feats[art] = {"best": float(score), "lead": lead[cid], "rest": 0.0}
         top = sorted(feats, key=lambda x: -feats[x]["best"])[:20]
-        q_bigrams = bigrams(q)
+        q_bigrams = word_grams(q, 2)
         cos = np.array([float(mean_vector(x) @ qv) for x in top])
         cos = (cos - cos.min()) / (cos.max() - cos.min() + 1e-9)
         for x, c in zip(top, cos):
             b = by_id[x]
             feats[x]["mean_cos"] = c
-            feats[x]["bigrams"] = len(q_bigrams & bigrams(b.title + "\n" + b.text)) / max(1, len(q_bigrams))
+            feats[x]["bigrams"] = len(q_bigrams & word_grams(b.title + "\n" + b.text, 2)) / max(1, len(q_bigrams))
         for v, score in variants.items():
             order = sorted(top, key=lambda x: -score(feats[x]))
             found = [group[x] == group[a.id] for x in order[:5]]

@@ -35,17 +35,17 @@ EXACT_FILTER_LIMIT = 50_000
 
 class FaissStore:
     """Inner product over L2-normalized vectors (= cosine), ids mapped to chunk ids: exact search,
-    or HNSW for a store expected to hold more than `exact_limit` vectors."""
+    or HNSW when built `approximate` (a store too big for exact search in time)."""
 
     kind = "faiss"
     FILENAME = "vectors.faiss"
 
-    def __init__(self, dimension: int, index=None, expected: int = 0, exact_limit: int = 300_000) -> None:
+    def __init__(self, dimension: int, index=None, approximate: bool = False) -> None:
         import faiss
 
         self.dimension = dimension
         if index is None:
-            if expected > exact_limit:
+            if approximate:
                 inner = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBORS, faiss.METRIC_INNER_PRODUCT)
                 inner.hnsw.efSearch = HNSW_EF_SEARCH
             else:
@@ -129,10 +129,10 @@ class FaissStore:
 STORES = {"faiss": FaissStore}
 
 
-def new_store(kind: str, dimension: int, expected: int = 0, exact_limit: int = 300_000) -> VectorStore:
+def new_store(kind: str, dimension: int, expected: int, exact_limit: int) -> VectorStore:
     """A store for about `expected` vectors; above `exact_limit` it may trade exactness for speed."""
     try:
-        return STORES[kind](dimension, expected=expected, exact_limit=exact_limit)
+        return STORES[kind](dimension, approximate=expected > exact_limit)
     except KeyError:
         raise IndexStateError(f"Unknown vector store {kind!r}; available: {', '.join(STORES)}.") from None
 
