@@ -68,6 +68,8 @@ class AccentRestorer:
         return "".join(out)
 
     def _viterbi(self, options: list[list[str]]) -> list[str]:
+        # One back-pointer row per syllable, appended in place: rebuilding the list each step made a
+        # long text quadratic (900k characters took 110 s).
         scores = [math.log1p(self._count(w)) for w in options[0]]
         back: list[list[int]] = []
         for prev_opts, opts in zip(options, options[1:]):
@@ -78,7 +80,8 @@ class AccentRestorer:
                 j = max(range(len(cands)), key=cands.__getitem__)
                 step.append(cands[j] + unigram)
                 ptr.append(j)
-            scores, back = step, back + [ptr]
+            scores = step
+            back.append(ptr)
         j = max(range(len(scores)), key=scores.__getitem__)
         path = [j]
         for ptr in reversed(back):

@@ -12,6 +12,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import yaml
+
 from assistant.errors import CorpusError
 from index.textnorm import detect_language, normalize_text
 
@@ -30,6 +32,15 @@ _TRAILER = re.compile(
     re.IGNORECASE,
 )
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%Y", "%Y-%m-%dT%H:%M:%S")
+
+# Metadata arrives from files and web pages nobody vetted, so every field must be one scalar of
+# bounded length. A list or mapping is refused: stringified, a 419-byte YAML alias bomb became a
+# 269M-character title. Over its limit, prose is cut (the article still loads) while an identifier
+# is refused, since a cut id or URL would name something else.
+_SCALARS = (str, int, float, bool, dt.date)  # dt.datetime is a dt.date
+LIMITS = {"title": 1000, "summary": 5000, "source": 200, "author": 200, "id": 200, "url": 2000, "language": 20}
+_IDENTIFIERS = {"id", "url", "language"}
+FRONT_MATTER_LIMIT = 64 * 1024  # characters; real front matter is a few hundred
 
 
 @dataclass
@@ -104,9 +115,38 @@ def clean_body(text: str) -> str:
     return "\n\n".join(kept)
 
 
+def _scalar(meta: dict, key: str, path: Path) -> object:
+    value = meta.get(key)
+    if value is not None and not isinstance(value, _SCALARS):
+        kind = type(value).__name__
+        raise CorpusError(
+            f"{path.name}: the field {key!r} must be a single value (text, number or date), not a {kind}.",
+            f"{path.name}: trường {key!r} phải là một giá trị đơn (chữ, số hoặc ngày), không phải {kind}.",
+        )
+    return value
+
+
+def _text(meta: dict, key: str, path: Path) -> str:
+    return str(_scalar(meta, key, path) or "")
+
+
+def _fit(text: str, key: str, path: Path) -> str:
+    """`text` within LIMITS[key]: prose is cut, an identifier over its limit refused."""
+    limit = LIMITS[key]
+    if len(text) <= limit:
+        return text
+    if key in _IDENTIFIERS:
+        raise CorpusError(
+            f"{path.name}: the field {key!r} is {len(text)} characters long; at most {limit} are accepted.",
+            f"{path.name}: trường {key!r} dài {len(text)} ký tự; chỉ chấp nhận tối đa {limit}.",
+        )
+    log.warning("%s: %s cut from %d to %d characters", path.name, key, len(text), limit)
+    return text[: limit - 3] + "..."
+
+
 def make_article(meta: dict, body: str, path: Path, default_id: str) -> Article:
     text = clean_body(body)
-    title = normalize_text(str(meta.get("title") or "")).strip()
+    title = _fit(normalize_text(_text(meta, "title", path)).strip(), "title", path)
     if not title and text:
         # A plain text file: its first line is the headline, unless that line is all there is.
         first, _, rest = text.partition("\n\n")
@@ -115,16 +155,17 @@ def make_article(meta: dict, body: str, path: Path, default_id: str) -> Article:
             text = rest
     if not text.strip():
         raise CorpusError(f"{path.name}: the article has no text.", f"{path.name}: bài viết không có nội dung.")
+    language = _text(meta, "language", path) or _text(meta, "lang", path)
     return Article(
-        id=str(meta.get("id") or default_id),
+        id=_fit(_text(meta, "id", path), "id", path) or default_id,
         title=title,
         text=text,
-        date=parse_date(meta.get("date")),
-        url=str(meta.get("url") or ""),
-        source=str(meta.get("source") or ""),
-        author=normalize_text(str(meta.get("author") or "")),
-        language=str(meta.get("language") or meta.get("lang") or detect_language(text)),
-        summary=normalize_text(str(meta.get("summary") or "")),
+        date=parse_date(_scalar(meta, "date", path)),
+        url=_fit(_text(meta, "url", path), "url", path),
+        source=_fit(_text(meta, "source", path), "source", path),
+        author=_fit(normalize_text(_text(meta, "author", path)), "author", path),
+        language=_fit(language, "language", path) or detect_language(text),
+        summary=_fit(normalize_text(_text(meta, "summary", path)), "summary", path),
         path=str(path),
     )
 
@@ -153,13 +194,45 @@ def decode_text(raw: bytes, name: str) -> str:
     return str(best)
 
 
+class _AliasFound(Exception):
+    pass
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise _AliasFound(self.peek_event().anchor)
+        return super().compose_node(parent, index)
+
+
+def _load_front_matter(fm: str, name: str) -> object:
+    """YAML front matter, refusing what can blow up: aliases (nine nested lists of nine aliases
+    expand to 9**9 items from a few hundred bytes) and blocks over FRONT_MATTER_LIMIT characters."""
+    if len(fm) > FRONT_MATTER_LIMIT:
+        raise CorpusError(
+            f"{name}: the front matter is {len(fm)} characters long; at most {FRONT_MATTER_LIMIT} are read.",
+            f"{name}: phần đầu (front matter) dài {len(fm)} ký tự; chỉ đọc tối đa {FRONT_MATTER_LIMIT}.",
+        )
+    try:
+        return yaml.load(fm, Loader=_NoAliasLoader)
+    except _AliasFound as exc:
+        raise CorpusError(
+            f"{name}: the front matter uses the YAML alias *{exc}; write the value out instead.",
+            f"{name}: phần đầu (front matter) dùng bí danh YAML *{exc}; hãy viết thẳng giá trị.",
+        ) from None
+
+
 def load_markdown(path: Path) -> Article:
     import frontmatter
-    import yaml
+    from frontmatter.default_handlers import YAMLHandler
 
     content = read_text_file(path)
+    handler = YAMLHandler()
+    handler.load = lambda fm, **_: _load_front_matter(fm, path.name)  # its own load expands aliases
     try:
-        post = frontmatter.loads(content)
+        # Given a handler, python-frontmatter no longer checks that the file opens with "---";
+        # JSON or TOML front matter still goes to its own handler.
+        post = frontmatter.loads(content, handler=handler if handler.detect(content.lstrip()) else None)
     except yaml.YAMLError as exc:
         raise CorpusError(
             f"{path.name}: the front matter is not valid YAML ({exc}).",

@@ -122,8 +122,10 @@ class LexicalIndex:
         return self.ids[top], scores[top].astype(np.float32)
 
     def scores(self, query_tokens: list[str], allowed: np.ndarray | None = None) -> np.ndarray:
-        """BM25 score of every chunk (position order of `ids`); 0 outside `allowed`."""
-        known = [t for t in query_tokens if t in self.vocab]
+        """BM25 score of every chunk (position order of `ids`); 0 outside `allowed`.
+        Each distinct token counts once: bm25s scores a token as often as it is given, so a question
+        repeating one word 100k times would cost 100k passes over its postings."""
+        known = [t for t in dict.fromkeys(query_tokens) if t in self.vocab]
         if not known:
             return np.zeros(len(self.ids), np.float32)
         scores = np.asarray(self.bm25.get_scores(known), dtype=np.float32)

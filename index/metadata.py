@@ -39,7 +39,9 @@ class MetadataDB:
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = Path(path)
-        uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
+        # A percent-encoded file URI: pasted raw, a "#" or "?" in the path ends it early, and an
+        # index in "idx#2" was written to "idx".
+        uri = self.path.resolve().as_uri() + ("?mode=ro" if readonly else "")
         self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         if not readonly:
