@@ -4,7 +4,8 @@ message, never a stack trace; request bodies are size-limited."""
 from __future__ import annotations
 
 import logging
-from typing import Literal
+import sqlite3
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,17 +18,20 @@ from assistant.library import ArticleRow
 from assistant.records import Citation, Hit
 from assistant.retrieval import SearchFilters
 from assistant.service import NewsQA
+from assistant.webguard import BodyLimit
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000
+# Gradio's own routes carry chat histories with their sources: room for a long conversation.
+GRADIO_BODY_BYTES = 4_000_000
 MAX_QUERY_CHARS = 2000
 
 
 class AskIn(BaseModel):
     question: str = Field(max_length=20_000, description="in Vietnamese (with or without accents) or English")
     k: int = Field(5, ge=1, le=20, description="passages to retrieve")
-    history: list[str] = Field(default_factory=list, max_length=20,
-                               description="earlier questions of the conversation, oldest first")
+    history: list[Annotated[str, Field(max_length=MAX_QUERY_CHARS)]] = Field(
+        default_factory=list, max_length=20, description="earlier questions of the conversation, oldest first")
     lang: Literal["vi", "en"] = Field("vi", description="language of messages when the question's is unclear")
     mode: Literal["extractive", "llm"] | None = None
     sources: list[str] = Field(default_factory=list, max_length=50)
@@ -83,29 +87,44 @@ class ErrorOut(BaseModel):
     error: str
 
 
-ERRORS = {code: {"model": ErrorOut} for code in (400, 403, 411, 413, 503)}
+ERRORS = {code: {"model": ErrorOut} for code in (400, 403, 411, 413, 415, 503)}
 
 
 def _filters(sources, date_from, date_to, recent) -> SearchFilters:
     return SearchFilters.parse(sources or (), date_from or None, date_to or None, recent)
 
 
+def redact(text: str, settings) -> str:
+    """Error texts name files; a web client is told which store, not where it lives on the server."""
+    for folder, name in ((settings.index_dir, "<index>"), (settings.corpus_dir, "<corpus>"),
+                         (settings.model_cache_dir, "<model cache>")):
+        text = text.replace(str(folder), name)
+    return text
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
 def create_api(qa: NewsQA, admin: Admin) -> FastAPI:
     api = FastAPI(title="News assistant API", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
                   redoc_url=None)
+    upload_bytes = int(qa.settings.max_upload_mb * 1024 * 1024) + 64 * 1024  # the file plus its form fields
+    api.add_middleware(BodyLimit, default=GRADIO_BODY_BYTES,
+                       limits={"/api/": MAX_BODY_BYTES, "/gradio_api/upload": upload_bytes},
+                       require_length=("/api/",))
 
     waiting = {"n": 0}  # model-bound API requests in progress or queued
 
     @api.middleware("http")
-    async def limit_body_and_queue(request: Request, call_next):
+    async def json_only_and_queue(request: Request, call_next):
         path = request.url.path
-        declared = request.headers.get("content-length")
         if path.startswith("/api/") and request.method in ("POST", "PUT", "PATCH"):
-            # The size is checked before the body is read; a body of unstated size is not read at all.
-            if not (declared and declared.isdigit()):
-                return JSONResponse({"error": "A Content-Length header is required."}, status_code=411)
-            if int(declared) > MAX_BODY_BYTES:
-                return JSONResponse({"error": f"Request body over {MAX_BODY_BYTES} bytes."}, status_code=413)
+            # A cross-site form can post text/plain or form data without a preflight; JSON cannot.
+            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                return JSONResponse({"error": "Send the body as JSON (Content-Type: application/json)."},
+                                    status_code=415)
         if path not in ("/api/ask", "/api/search"):
             return await call_next(request)
         # Beyond the queue size a caller is told to come back rather than left waiting for minutes.
@@ -124,11 +143,19 @@ def create_api(qa: NewsQA, admin: Admin) -> FastAPI:
 
     @api.exception_handler(IndexMissingError)
     async def missing_index(request: Request, exc: IndexMissingError):
-        return JSONResponse({"error": exc.message("en")}, status_code=503)
+        return JSONResponse({"error": redact(exc.message("en"), qa.settings)}, status_code=503)
 
     @api.exception_handler(NewsQAError)
     async def domain_error(request: Request, exc: NewsQAError):
-        return JSONResponse({"error": exc.message("en")}, status_code=400)
+        return JSONResponse({"error": redact(exc.message("en"), qa.settings)}, status_code=400)
+
+    @api.exception_handler(OSError)
+    @api.exception_handler(sqlite3.Error)
+    async def storage_error(request: Request, exc: Exception):
+        log.error("storage error on %s %s: %s", request.method, request.url.path, exc)
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        return JSONResponse({"error": f"Storage error on the server ({reason}); nothing was lost, please retry "
+                                      "later. The server log has the details."}, status_code=503)
 
     @api.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
@@ -167,8 +194,9 @@ def create_api(qa: NewsQA, admin: Admin) -> FastAPI:
 
     @api.post("/api/articles", response_model=AdminOut, responses=ERRORS,
               summary="Add an article and update the index (admin)")
-    def add_article(body: ArticleIn, x_admin_password: str | None = Header(None)) -> dict:
-        return admin.add_text(x_admin_password, body.title, body.text, body.date, body.url, body.source).as_dict()
+    def add_article(body: ArticleIn, request: Request, x_admin_password: str | None = Header(None)) -> dict:
+        return admin.add_text(x_admin_password, body.title, body.text, body.date, body.url, body.source,
+                              client=_client(request)).as_dict()
 
     @api.get("/api/health", response_model=HealthOut, summary="Index version, article count and model")
     def health() -> dict:

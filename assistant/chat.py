@@ -5,7 +5,6 @@ without a browser."""
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import re
@@ -13,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from assistant.errors import NewsQAError
+from assistant.markup import html_link, md_answer, md_lines, md_link, md_text, plain
 from assistant.records import Answer, Citation, Hit
 from assistant.service import IndexStatus, NewsQA
 
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 LABELS: dict[str, dict[str, str]] = json.loads((Path(__file__).with_name("labels.json")).read_text(encoding="utf-8"))
 # A pasted novel is not echoed back whole into the chat history.
 ECHO_LIMIT = 1000
+# Chat messages kept from the history a client sends (the follow-up heuristic reads the last few).
+HISTORY_MESSAGES = 40
 EXAMPLES = [
     "What tasks did Colonel Lương Thanh Bình assign?",
     "Đại tá Lương Thanh Bình yêu cầu đơn vị thực hiện những nhiệm vụ gì?",
@@ -81,18 +83,19 @@ def status_markdown(status: IndexStatus, lang: str) -> str:
 def citation_title(c: Citation | Hit, lang: str, n: int | None = None) -> str:
     date = c.date or label("no_date", lang)
     prefix = f"[{n}] " if n is not None else ""
-    return f"{prefix}{c.title} — {date}"
+    return f"{prefix}{md_text(c.title)} — {md_text(date)}"
 
 
 def citation_body(c: Citation | Hit, lang: str) -> str:
-    parts = [html.escape(c.text).replace("\n", "<br>")]
+    parts = [md_text(c.text).replace("\n", "<br>")]
     meta = []
     if c.source:
-        meta.append(f"{label('source', lang)}: {html.escape(c.source)}")
+        meta.append(f"{label('source', lang)}: {md_text(c.source)}")
     if c.also:
-        meta.append(f"{label('also', lang)}: {html.escape(', '.join(c.also))}")
-    if c.url:
-        meta.append(f'<a href="{html.escape(c.url, quote=True)}" target="_blank" rel="noopener">{label("open", lang)}</a>')
+        meta.append(f"{label('also', lang)}: {md_text(', '.join(c.also))}")
+    link = html_link(label("open", lang), c.url)
+    if link:
+        meta.append(link)
     if meta:
         parts.append("<br><small>" + " · ".join(meta) + "</small>")
     return "".join(parts)
@@ -131,14 +134,17 @@ def stream_answer(qa: NewsQA, message: str, history: list[dict], k: int, lang: s
     shown_question = message or ""
     if len(shown_question) > ECHO_LIMIT:
         shown_question = shown_question[:ECHO_LIMIT] + "…"
-    previous = [_plain(m.get("content")) for m in history or [] if m.get("role") == "user"]
-    history = list(history or []) + [{"role": "user", "content": shown_question}]
+    history = [m for m in history or [] if isinstance(m, dict)]
+    # Only the last turns matter to a follow-up, and a client may send any history at all.
+    previous = [plain(_plain(m.get("content")))[:ECHO_LIMIT] for m in history[-HISTORY_MESSAGES:]
+                if m.get("role") == "user"]
+    history = history + [{"role": "user", "content": md_lines(shown_question)}]
     answer: Answer | None = None
     written = ""
     try:
         filters = SearchFilters.parse(sources, date_from, date_to, recent)
     except NewsQAError as exc:
-        yield history + [{"role": "assistant", "content": label("bad_date", lang, error=exc.message(lang))}]
+        yield history + [{"role": "assistant", "content": label("bad_date", lang, error=md_text(exc.message(lang)))}]
         return
     try:
         for item in qa.ask_stream(message or "", k=int(k), ui_lang=lang, mode=mode or None, history=previous,
@@ -147,9 +153,9 @@ def stream_answer(qa: NewsQA, message: str, history: list[dict], k: int, lang: s
                 answer = item
                 break
             written += item
-            yield history + [{"role": "assistant", "content": written}]
+            yield history + [{"role": "assistant", "content": md_answer(written)}]
     except NewsQAError as exc:
-        yield history + [{"role": "assistant", "content": exc.message(lang)}]
+        yield history + [{"role": "assistant", "content": md_text(exc.message(lang))}]
         return
     except Exception as exc:  # noqa: BLE001 - the chat must answer, never show a stack trace
         log.exception("ask failed")
@@ -157,9 +163,10 @@ def stream_answer(qa: NewsQA, message: str, history: list[dict], k: int, lang: s
         return
     if answer is None:
         return
-    text = answer.answer
+    # Quoted sentences and LLM replies are untrusted: shown literally, only [n] markers kept.
+    text = md_answer(answer.answer)
     if answer.notice and answer.notice != answer.answer:
-        text = f"*{answer.notice}*\n\n{text}"
+        text = f"*{md_text(answer.notice)}*\n\n{text}"
     if answer.mode != "llm":
         shown = ""
         words = _tokens(text)
@@ -179,7 +186,7 @@ def search_markdown(qa: NewsQA, query: str, k: int, lang: str, sources: list[str
         filters = SearchFilters.parse(sources, date_from, date_to, recent)
         return hits_markdown(qa.search(query, k=int(k), filters=filters), lang)
     except NewsQAError as exc:
-        return label("bad_date", lang, error=exc.message(lang))
+        return label("bad_date", lang, error=md_text(exc.message(lang)))
 
 
 def hits_markdown(hits: list[Hit], lang: str) -> str:
@@ -187,12 +194,13 @@ def hits_markdown(hits: list[Hit], lang: str) -> str:
         return label("no_results", lang)
     blocks = []
     for rank, h in enumerate(hits, start=1):
-        link = f" · [{label('open', lang)}]({h.url})" if h.url else ""
-        src = f" · {h.source}" if h.source else ""
+        link = md_link(label("open", lang), h.url)
+        link = f" · {link}" if link else ""
+        src = f" · {md_text(h.source)}" if h.source else ""
         if h.also:
-            src += f" · {label('also', lang)}: {', '.join(h.also)}"
+            src += f" · {label('also', lang)}: {md_text(', '.join(h.also))}"
         blocks.append(
-            f"**{rank}. {h.title}** — {h.date or label('no_date', lang)}{src}{link} · score {h.score:.3f}\n\n"
-            f"> {h.text.replace(chr(10), ' ')}"
+            f"**{rank}. {md_text(h.title)}** — {md_text(h.date or label('no_date', lang))}{src}{link}"
+            f" · score {h.score:.3f}\n\n> {md_text(h.text.replace(chr(10), ' '))}"
         )
     return "\n\n---\n\n".join(blocks)

@@ -88,7 +88,7 @@ def cmd_index_check(args: argparse.Namespace) -> int:
 def _after_adding(args: argparse.Namespace, results) -> int:
     for r in results:
         print(("ok         " if r.ok else f"{r.status:11}") + r.message("en"), file=sys.stdout if r.ok else sys.stderr)
-    if any(r.ok for r in results) and not args.no_update:
+    if any(r.needs_update for r in results) and not args.no_update:
         cmd_index_update(argparse.Namespace(**{**vars(args), "full": False, "quiet": args.quiet}))
     return 0 if results and all(r.ok or r.status == "duplicate" for r in results) else 2
 

@@ -17,10 +17,11 @@ from pathlib import Path
 
 from assistant.errors import CorpusError, IndexMissingError, InputError, NewsQAError
 from assistant.fetcher import fetch
+from assistant.markup import safe_url
 from assistant.settings import Settings
 from index.corpus import SUPPORTED, Article, article_from_html, decode_text, load_file, make_article
 from index.dedup import NearDuplicateIndex, fingerprint_text, text_hash
-from index.layout import current_version
+from index.layout import current_version, fsync_dir
 from index.reader import open_metadata
 from index.textnorm import fold_diacritics
 
@@ -33,6 +34,8 @@ MESSAGES = {
                   "vi": "Bỏ qua “{title}”: nội dung này đã có trong kho, bài “{other}”."},
     "similar": {"en": " Note: it is nearly identical to “{other}” (a syndicated copy?).",
                 "vi": " Lưu ý: bài gần giống hệt bài “{other}” (có thể là bản đăng lại)."},
+    "pending": {"en": " It is saved but not indexed yet: the next index update takes it.",
+                "vi": " Bài đã được lưu nhưng chưa vào chỉ mục: lần cập nhật chỉ mục tới sẽ đưa vào."},
     "error": {"en": "{reason}", "vi": "{reason}"},
     "deleted": {"en": "Deleted “{title}” ({path}). Update the index to apply.",
                 "vi": "Đã xóa “{title}” ({path}). Hãy cập nhật chỉ mục để áp dụng."},
@@ -47,12 +50,17 @@ class AddResult:
     path: str = ""
     duplicate_of: str = ""  # title of the existing identical article
     similar_to: list[str] = field(default_factory=list)  # titles of near-duplicates
+    pending: bool = False  # a duplicate of a file saved earlier whose index update has not happened (or failed)
     reason_en: str = ""
     reason_vi: str = ""
 
     @property
     def ok(self) -> bool:
         return self.status in ("added", "deleted")
+
+    @property
+    def needs_update(self) -> bool:
+        return self.ok or self.pending
 
     def message(self, lang: str = "en") -> str:
         lang = lang if lang in ("en", "vi") else "en"
@@ -61,15 +69,28 @@ class AddResult:
                                                    reason=reason)
         if self.similar_to:
             text += MESSAGES["similar"][lang].format(other=self.similar_to[0])
+        if self.pending:
+            text += MESSAGES["pending"][lang]
         return text
 
     def as_dict(self) -> dict:
-        return {"status": self.status, "title": self.title, "article_id": self.article_id, "path": self.path,
+        return {"status": self.status, "pending": self.pending, "title": self.title, "article_id": self.article_id,
+                "path": self.path,
                 "duplicate_of": self.duplicate_of, "similar_to": self.similar_to, "message": self.message("en")}
 
 
 def _failure(exc: NewsQAError, title: str = "") -> AddResult:
     return AddResult("error", title=title, reason_en=exc.message("en"), reason_vi=exc.message("vi"))
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What duplicate detection keeps of an article (its text is not kept)."""
+
+    id: str
+    title: str
+    content_hash: str
+    text_hash: str
 
 
 @dataclass(frozen=True)
@@ -109,6 +130,7 @@ def write_article(article: Article, folder: Path) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+        fsync_dir(folder)  # the rename itself must survive a power cut, not only the bytes
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -120,7 +142,10 @@ class Library:
         self.settings = settings
         self._lock = threading.Lock()
         self._known_version: str | None = None
-        self._by_hash: dict[str, str] = {}
+        self._by_hash: dict[str, str] = {}  # text hash -> title, indexed or waiting
+        self._pending: set[str] = set()  # text hashes saved in the corpus but not in the live index
+        self._indexed: dict[str, _Entry] = {}  # the live version's articles
+        self._waiting: dict[str, _Entry] = {}  # files in added/ that no version holds yet
         self._near = NearDuplicateIndex()
         self._titles: dict[str, str] = {}
 
@@ -156,6 +181,10 @@ class Library:
             return _failure(exc, (title or "").strip())
         if not (title or "").strip():
             return _failure(InputError("The article needs a title.", "Bài viết cần có tiêu đề."))
+        if url and not safe_url(url):
+            return _failure(InputError(f"The url {url[:200]!r} is not an http:// or https:// address.",
+                                       f"Địa chỉ {url[:200]!r} không phải địa chỉ http:// hoặc https://."),
+                            title.strip())
         return self.add(article)
 
     def add_upload(self, filename: str, data: bytes) -> list[AddResult]:
@@ -211,7 +240,9 @@ class Library:
             self._refresh()
             key = text_hash(article.text)
             if key in self._by_hash:
-                return AddResult("duplicate", title=article.title, duplicate_of=self._by_hash[key])
+                # A copy saved by an add whose index update failed is pending: the retry must index it.
+                return AddResult("duplicate", title=article.title, duplicate_of=self._by_hash[key],
+                                 pending=key in self._pending)
             near = self._near.similar(fingerprint_text(article.title, article.text))
             try:
                 path = write_article(article, self.corpus_dir / ADDED_DIR)
@@ -219,43 +250,69 @@ class Library:
                 return _failure(InputError(f"Could not save the article: {exc}", f"Không lưu được bài viết: {exc}"),
                                 article.title)
             self._by_hash[key] = article.title
-            self._near.add(path.stem, fingerprint_text(article.title, article.text))
-            self._titles[path.stem] = article.title
+            self._pending.add(key)
+            self._waiting[path.stem] = self._remember(replace(article, id=path.stem), article.content_hash)
             log.info("added article %s", path.name)
             return AddResult("added", title=article.title, article_id=path.stem,
                              path=str(path.relative_to(self.corpus_dir)),
                              similar_to=[self._titles.get(k, k) for k, _ in near])
 
     def _refresh(self) -> None:
-        """Fingerprints of the indexed articles and of files added since (built once per version)."""
+        """Fingerprints of the indexed articles and of files added since. Kept across versions: a
+        new version costs a read of its (id, content hash) pairs and fingerprints of the articles
+        that are new or changed, not of the whole corpus."""
         try:
             version = current_version(self.settings.index_dir).name
         except IndexMissingError:
             version = ""
         if version == self._known_version:
             return
-        self._by_hash, self._titles, self._near = {}, {}, NearDuplicateIndex()
-        articles: list[Article] = []
+        for entry in self._waiting.values():
+            self._forget(entry)
+        self._waiting = {}
+        current: dict[str, str] = {}
         if version:
             db = open_metadata(self.settings.index_dir)
             try:
-                articles = db.all_articles()
+                current = db.content_hashes()
+                stale = [i for i, e in self._indexed.items() if current.get(i) != e.content_hash]
+                for article_id in stale:
+                    self._forget(self._indexed.pop(article_id))
+                fresh = [i for i in current if i not in self._indexed]
+                for start in range(0, len(fresh), 500):
+                    for a in db.articles(fresh[start : start + 500]).values():
+                        self._indexed[a.id] = self._remember(a, current[a.id])
             finally:
                 db.close()
+        else:
+            for entry in self._indexed.values():
+                self._forget(entry)
+            self._indexed = {}
         added = self.corpus_dir / ADDED_DIR
         if added.is_dir():
-            indexed = {a.id for a in articles}
             for path in sorted(added.glob("*.md")):
-                if path.stem not in indexed:
+                if path.stem not in current:
                     try:
-                        articles += load_file(path).articles
+                        for a in load_file(path).articles:
+                            self._waiting[a.id] = self._remember(a, a.content_hash)
                     except (CorpusError, OSError):
                         continue
-        for a in articles:
-            self._by_hash.setdefault(text_hash(a.text), a.title)
-            self._titles[a.id] = a.title
-            self._near.add(a.id, fingerprint_text(a.title, a.text))
+        self._by_hash, self._pending = {}, {e.text_hash for e in self._waiting.values()}
+        for entry in [*self._indexed.values(), *self._waiting.values()]:
+            self._by_hash.setdefault(entry.text_hash, entry.title)
         self._known_version = version
+
+    def _remember(self, article: Article, content_hash: str) -> _Entry:
+        if article.id in self._near.hashes:
+            self._near.remove(article.id)
+        self._near.add(article.id, fingerprint_text(article.title, article.text))
+        self._titles[article.id] = article.title
+        return _Entry(article.id, article.title, content_hash, text_hash(article.text))
+
+    def _forget(self, entry: _Entry) -> None:
+        if entry.id in self._near.hashes:
+            self._near.remove(entry.id)
+        self._titles.pop(entry.id, None)
 
     # -- deleting ------------------------------------------------------------------------------
     def delete(self, article_id: str) -> AddResult:

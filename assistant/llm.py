@@ -3,14 +3,19 @@
 The model sees numbered passages and must answer only from them, in the question's language,
 citing [n]. Article text is wrapped as data and the instructions say so, so an article that
 says "ignore previous instructions" is just text. Markers that point at no passage are removed
-before the user sees the answer."""
+before the user sees the answer, and `safe_reply` makes a reply inert as Markdown.
+
+A server is trusted for nothing: each reply is bounded in tokens asked, characters kept and
+total seconds, and what `rewrite` sends is bounded too."""
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator
 
+from assistant.markup import md_answer
 from assistant.records import Citation
 from assistant.settings import Settings
 
@@ -30,7 +35,11 @@ REWRITE_PROMPT = (
     "message already stands alone or changes the subject, return it unchanged. Keep its language. "
     "Reply with the question only."
 )
-_MARKER = re.compile(r"\s?\[(\d+)\]")
+# At most 3 digits: int() refuses strings over 4,300 digits, and no answer has 1,000 passages.
+_MARKER = re.compile(r"\s?\[(\d{1,3})\]")
+MAX_REPLY_CHARS = 8000  # a server that ignores max_tokens still cannot flood the page
+REWRITE_MAX_TOKENS = 128  # one question
+REWRITE_TURN_CHARS = 500
 
 
 REASONS = {
@@ -85,11 +94,21 @@ def cited(text: str) -> set[int]:
     return {int(n) for n in _MARKER.findall(text)}
 
 
+def safe_reply(text: str, valid: set[int]) -> str:
+    """The model's reply as text that renders as itself in Markdown: a passage may have talked the
+    model into writing an image or link whose URL carries the question or history, which the
+    browser would fetch. Only [n] markers to known passages stay live."""
+    return md_answer(clean_markers(text, valid))
+
+
 class LLMAnswerer:
     def __init__(self, settings: Settings) -> None:
         from openai import OpenAI
 
         self.model = settings.llm_model
+        self.timeout = settings.llm_timeout
+        self.max_tokens = settings.llm_max_tokens
+        self.max_question_chars = settings.max_question_chars
         self.client = OpenAI(
             base_url=settings.llm_base_url, api_key=settings.llm_api_key or "not-needed",
             timeout=settings.llm_timeout, max_retries=0,
@@ -98,12 +117,14 @@ class LLMAnswerer:
     def rewrite(self, message: str, previous: list[str]) -> str:
         """The follow-up `message` as a standalone question; raises LLMError. A reply that is empty or
         far longer than the conversation (a model that started answering) is refused."""
-        turns = "\n".join(f"- {q}" for q in previous[-3:])
+        # One line per earlier question, each cut short: history comes from the client, unchecked.
+        turns = "\n".join(f"- {' '.join(q.split())[:REWRITE_TURN_CHARS]}" for q in previous[-3:])
+        message = message[:self.max_question_chars]
         messages = [
             {"role": "system", "content": REWRITE_PROMPT},
             {"role": "user", "content": f"Earlier questions:\n{turns}\n\nLast message: {message}"},
         ]
-        reply = "".join(self._complete(messages, stream=False)).strip().strip('"').strip()
+        reply = "".join(self._complete(messages, False, REWRITE_MAX_TOKENS)).strip().strip('"').strip()
         if not reply or len(reply) > 2 * (len(message) + len(turns)) + 50:
             raise LLMError("empty")
         return reply.splitlines()[0].strip()
@@ -111,25 +132,35 @@ class LLMAnswerer:
     def stream(self, question: str, lang: str, citations: list[Citation], stream: bool = True) -> Iterator[str]:
         """Yield pieces of the answer as the server produces them (one piece when `stream` is
         False); raises LLMError."""
-        yield from self._complete(build_messages(question, lang, citations), stream)
+        yield from self._complete(build_messages(question, lang, citations), stream, self.max_tokens)
 
-    def _complete(self, messages: list[dict], stream: bool) -> Iterator[str]:
+    def _complete(self, messages: list[dict], stream: bool, max_tokens: int) -> Iterator[str]:
+        """The reply's pieces, at most MAX_REPLY_CHARS in all. The client's timeout bounds each read
+        only, so a server trickling tokens could hold the answer for minutes: past `llm_timeout`
+        seconds in all, the reply is dropped with LLMError("timeout")."""
         import openai
 
+        deadline = time.monotonic() + self.timeout
+        response = None
         try:
             response = self.client.chat.completions.create(
-                model=self.model, messages=messages, stream=stream, temperature=0,
+                model=self.model, messages=messages, stream=stream, temperature=0, max_tokens=max_tokens,
             )
             if stream:
                 pieces = (c.choices[0].delta.content or "" for c in response if c.choices)
             else:
                 pieces = iter([(response.choices[0].message.content or "") if response.choices else ""])
-            got = False
+            total = 0
             for piece in pieces:
+                if time.monotonic() > deadline:
+                    raise LLMError("timeout")
+                piece = piece[:MAX_REPLY_CHARS - total]
                 if piece:
-                    got = True
+                    total += len(piece)
                     yield piece
-            if not got:
+                if total >= MAX_REPLY_CHARS:
+                    break
+            if not total:
                 raise LLMError("empty")
         except openai.APITimeoutError as exc:
             raise LLMError("timeout") from exc
@@ -139,3 +170,6 @@ class LLMAnswerer:
             raise LLMError("status", status=exc.status_code) from exc
         except openai.OpenAIError as exc:
             raise LLMError("other", name=type(exc).__name__) from exc
+        finally:
+            if stream and response is not None:
+                response.close()  # an abandoned stream must not keep the connection reading

@@ -14,7 +14,7 @@ import numpy as np
 
 from assistant.answering import ExtractiveAnswerer, SentenceCache
 from assistant.dates import extract_date_range
-from assistant.errors import IndexMissingError
+from assistant.errors import IndexMissingError, IndexStateError
 from assistant.followup import retrieval_query
 from assistant.llm import LLMAnswerer, LLMError, cited, clean_markers
 from assistant.llm import configured as llm_configured
@@ -31,6 +31,10 @@ from index.textnorm import detect_language, normalize_text
 from index.updater import UpdateReport, update_index
 
 log = logging.getLogger(__name__)
+# Bounds every entry point shares (web UI, gradio_client, JSON API, CLI, Python).
+MAX_K = 50
+# Earlier questions a follow-up is read with: the heuristic uses the last one, the LLM rewrite three.
+MAX_HISTORY = 5
 
 
 @dataclass
@@ -84,15 +88,26 @@ class NewsQA:
             return self._embedder
 
     def index(self) -> OpenIndex:
-        """The live index; re-opened when a rebuild has published a new version."""
+        """The live index; re-opened when a rebuild has published a new version.
+
+        The version it replaces is not closed here: requests in other threads may still be reading
+        it, and it closes itself (its SQLite connection with it) when the last of them lets go. A
+        new version that fails to open (corrupt, half-copied) is logged once and the last good one
+        keeps serving until the pointer moves again."""
         pointer = Path(self.settings.index_dir) / POINTER
         stamp = pointer.stat().st_mtime_ns if pointer.exists() else None
         with self._lock:
             if self._index is None or stamp != self._pointer_stamp:
-                fresh = open_index(self.settings.index_dir, self.settings.model)
-                old, self._index, self._pointer_stamp = self._index, fresh, stamp
-                if old is not None:
-                    old.close()
+                try:
+                    fresh = open_index(self.settings.index_dir, self.settings.model)
+                except IndexStateError as exc:
+                    if self._index is None:
+                        raise
+                    log.error("The new index version cannot be opened; still serving version %s: %s",
+                              self._index.version, exc.message("en"))
+                    self._pointer_stamp = stamp
+                    return self._index
+                self._index, self._pointer_stamp = fresh, stamp
             return self._index
 
     def status(self) -> IndexStatus:
@@ -120,6 +135,9 @@ class NewsQA:
             return msg("too_long", lang, n=len(question), limit=self.settings.max_question_chars)
         return None
 
+    def _k(self, k: int | None) -> int:
+        return max(1, min(int(k or self.settings.top_k), MAX_K))
+
     def sources(self) -> list[str]:
         return self.index().db.sources()
 
@@ -130,8 +148,7 @@ class NewsQA:
             return []
         started = time.perf_counter()
         retriever = Retriever(self.index(), self.embedder)
-        request = SearchRequest(query, k or self.settings.top_k, self.settings.max_per_article, mode,
-                                filters or SearchFilters())
+        request = SearchRequest(query, self._k(k), self.settings.max_per_article, mode, filters or SearchFilters())
         hits = retriever.search(request)
         log.info("search done", extra={"fields": {
             "event": "search", "query_chars": len(query), "mode": mode, "hits": len(hits),
@@ -204,14 +221,15 @@ class NewsQA:
                 filters = replace(filters, date_from=start, date_to=end)
                 notice = msg("date_filter", lang, start=start, end=end, expression=period.expression)
         idx = self.index()
-        history = [normalize_text(h) for h in history]
+        # Each earlier question is held to the question's own cap, so the retrieval query stays bounded.
+        history = [normalize_text(h)[: self.settings.max_question_chars] for h in history[-MAX_HISTORY:] if h]
         query = retrieval_query(question, history)
         standalone = ""
         if use_llm and history and llm_configured(self.settings):
             standalone = self._rewrite(question, history)
             query = standalone or query
         followup = query != question
-        k = k or self.settings.top_k
+        k = self._k(k)
         retriever = Retriever(idx, self.embedder)
         qv, query_vector = retriever.encode_pair(question, query)
         retrieval = retriever.retrieve(SearchRequest(query, k, self.settings.max_per_article, filters=filters),

@@ -47,6 +47,7 @@ class Settings:
     llm_model: str = ""
     llm_api_key: str = field(default="", repr=False)
     llm_timeout: float = 30.0
+    llm_max_tokens: int = 512  # cap on each answer's length, asked of the server
     # Corpus management (Articles tab, `newsqa articles ...`)
     admin_password: str = field(default="", repr=False)  # when set, adding, deleting and rebuilding in the web UI/API ask for it
     max_upload_mb: float = 10.0  # uploads and fetched pages
@@ -57,6 +58,9 @@ class Settings:
     queue_concurrency: int = 4  # web requests using the model at once (the model itself takes one at a time)
     queue_size: int = 256  # waiting requests beyond this get a "busy, retry" message
     log_format: str = "json"  # json | text (server logs)
+    # Host names the server answers to, besides loopback and `host` ("news.example.org,10.0.0.5"),
+    # or "*". Other Host headers are refused: a DNS-rebinding page cannot reach a loopback server.
+    trusted_hosts: str = ""
     host: str = "127.0.0.1"
     port: int = 7860
     ui_lang: str = "vi"

@@ -26,8 +26,10 @@ from assistant.chat import (  # noqa: E402
 from assistant.errors import IndexFormatError, NewsQAError  # noqa: E402
 from assistant.llm import configured as llm_configured  # noqa: E402
 from assistant.logs import configure_logging  # noqa: E402
+from assistant.markup import md_lines  # noqa: E402
 from assistant.service import NewsQA  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
+from assistant.webguard import SecurityHeaders  # noqa: E402
 
 log = logging.getLogger(__name__)
 SORTS = ("date", "title", "source", "chunks")
@@ -51,30 +53,39 @@ def build_app(qa: NewsQA, admin: Admin) -> gr.Blocks:
         return articles_table(admin.library.list_articles(query or "", sort or "date"), lang)
 
     def admin_action(action, lang: str, query: str, sort: str, progress: gr.Progress):
-        """Run an admin action; the result message, the refreshed table and the index status."""
+        """Run an admin action; the result message, the refreshed table and the index status.
+        Messages quote titles and urls from the web: shown as literal text."""
         try:
             text = action(lambda frac, desc: progress(frac, desc=desc)).message(lang)
         except NewsQAError as exc:
             text = exc.message(lang)
-        return text, table(query, sort, lang), status_markdown(qa.status(), lang)
+        return md_lines(text), table(query, sort, lang), status_markdown(qa.status(), lang)
 
-    def add_pasted(password, title, text, date, url, source, lang, query, sort, progress=gr.Progress()):
-        return admin_action(lambda p: admin.add_text(password, title, text, date, url, source, p), lang, query, sort,
+    def client(request: gr.Request | None) -> str:
+        return request.client.host if request is not None and request.client else ""
+
+    def add_pasted(password, title, text, date, url, source, lang, query, sort, request: gr.Request,
+                   progress=gr.Progress()):
+        return admin_action(lambda p: admin.add_text(password, title, text, date, url, source, p,
+                                                     client=client(request)), lang, query, sort, progress)
+
+    def add_uploaded(password, files, lang, query, sort, request: gr.Request, progress=gr.Progress()):
+        def blobs():
+            return [(Path(f).name, Path(f).read_bytes()) for f in files or []]
+        return admin_action(lambda p: admin.add_files(password, blobs, p, client=client(request)), lang, query, sort,
                             progress)
 
-    def add_uploaded(password, files, lang, query, sort, progress=gr.Progress()):
-        blobs = [(Path(f).name, Path(f).read_bytes()) for f in files or []]
-        return admin_action(lambda p: admin.add_files(password, blobs, p), lang, query, sort, progress)
+    def add_from_url(password, url, feed, lang, query, sort, request: gr.Request, progress=gr.Progress()):
+        return admin_action(lambda p: admin.add_url(password, url or "", bool(feed), p, client=client(request)),
+                            lang, query, sort, progress)
 
-    def add_from_url(password, url, feed, lang, query, sort, progress=gr.Progress()):
-        return admin_action(lambda p: admin.add_url(password, url or "", bool(feed), p), lang, query, sort, progress)
+    def delete_article(password, article_id, lang, query, sort, request: gr.Request, progress=gr.Progress()):
+        return admin_action(lambda p: admin.delete(password, (article_id or "").strip(), p, client=client(request)),
+                            lang, query, sort, progress)
 
-    def delete_article(password, article_id, lang, query, sort, progress=gr.Progress()):
-        return admin_action(lambda p: admin.delete(password, (article_id or "").strip(), p), lang, query, sort,
-                            progress)
-
-    def update_index(password, full, lang, query, sort, progress=gr.Progress()):
-        return admin_action(lambda p: admin.update(password, bool(full), p), lang, query, sort, progress)
+    def update_index(password, full, lang, query, sort, request: gr.Request, progress=gr.Progress()):
+        return admin_action(lambda p: admin.update(password, bool(full), p, client=client(request)), lang, query,
+                            sort, progress)
 
     with gr.Blocks(title=label("title", lang0), analytics_enabled=False) as demo:
         with gr.Row():
@@ -207,7 +218,8 @@ def build_app(qa: NewsQA, admin: Admin) -> gr.Blocks:
             return [h.as_dict() for h in qa.search(query, k=int(k))]
 
         def index_status() -> dict:
-            return qa.status().as_dict()
+            # Where the index lives on the server is not the visitor's business.
+            return {k: v for k, v in qa.status().as_dict().items() if k != "index_dir"}
 
         gr.api(ask, api_name="ask", concurrency_id="model")
         gr.api(search, api_name="search", concurrency_id="model")
@@ -232,14 +244,35 @@ def prepare(settings: Settings) -> NewsQA:
     return qa
 
 
+def trusted_hosts(settings: Settings) -> list[str]:
+    extra = [h.strip() for h in settings.trusted_hosts.split(",") if h.strip()]
+    if "*" in extra or (settings.host in ("0.0.0.0", "::") and not extra):
+        return ["*"]
+    own = [] if settings.host in ("0.0.0.0", "::") else [settings.host]
+    return ["localhost", "127.0.0.1", "::1", *own, *extra]
+
+
 def create_server(qa: NewsQA):
     """FastAPI app: the JSON API under /api/, the Gradio UI at /."""
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
     admin = Admin(qa)
+    if admin.disabled:
+        log.warning("NEWSQA_ADMIN_PASSWORD is not set and the server listens on %s: adding, deleting and "
+                    "rebuilding are disabled. Set a password to enable them.", qa.settings.host)
+    hosts = trusted_hosts(qa.settings)
+    if hosts == ["*"] and not qa.settings.trusted_hosts:
+        log.warning("Listening on %s without NEWSQA_TRUSTED_HOSTS: every Host header is accepted. Set it to the "
+                    "server's public names.", qa.settings.host)
     demo = build_app(qa, admin)
     # The model already uses every core: a few requests at a time, the rest wait in a bounded queue.
     demo.queue(default_concurrency_limit=qa.settings.queue_concurrency, max_size=qa.settings.queue_size)
     api = create_api(qa, admin)
-    return gr.mount_gradio_app(api, demo, path="/", footer_links=[], show_error=False)
+    server = gr.mount_gradio_app(api, demo, path="/", footer_links=[], show_error=False,
+                                 max_file_size=int(qa.settings.max_upload_mb * 1024 * 1024))
+    server.add_middleware(SecurityHeaders)
+    server.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
+    return server
 
 
 def serve(settings: Settings | None = None) -> None:

