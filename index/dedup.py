@@ -68,6 +68,10 @@ class NearDuplicateIndex:
         self.hashes[key] = m
         self.lsh.insert(key, m)
 
+    def remove(self, key: str) -> None:
+        self.lsh.remove(key)
+        del self.hashes[key]
+
     def similar(self, text: str, signature=None) -> list[tuple[str, float]]:
         """Keys whose estimated similarity to `text` reaches the threshold, most similar first."""
         m = signature if signature is not None else minhash(text)
