@@ -10,18 +10,22 @@ relevant enough, the answer says so instead of guessing."""
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from assistant.messages import msg
 from assistant.records import Citation, Hit
+from assistant.retrieval import Retrieval
 from index.chunking import split_sentences
 from index.corpus import Article
 from index.embedder import Embedder
-from index.lexical import LexicalIndex, analyze_document, analyze_query
+from index.lexical import LexicalIndex, analyze_document, analyze_query, is_unaccented
 
 # How far past a passage's end a sentence may start and still be considered.
 LOOKAHEAD_CHARS = 400
@@ -69,12 +73,77 @@ class ScoredSentence:
         return self.dense + LEXICAL_WEIGHT * self.overlap
 
 
+@dataclass(frozen=True)
+class Gate:
+    """The answer-or-refuse decision for one question: what it was measured on and its verdict."""
+
+    features: dict[str, float]
+    probability: float  # that quoting the best sentence answers the question (1.0/0.0 under the fixed rule)
+    passed: bool
+    best_article: str = ""
+
+
+GATE_FILE = Path(__file__).with_name("answer_gate.json")
+
+
+@dataclass(frozen=True)
+class GateModel:
+    """A logistic regression over the gate features, fit by `python bench/answers.py fit` on a
+    split of the dev questions and saved with its provenance in answer_gate.json. Serving needs no
+    scikit-learn: the model is a standardized dot product."""
+
+    names: list[str]
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float
+    threshold: float
+    provenance: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path = GATE_FILE) -> GateModel | None:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def probability(self, features: dict[str, float]) -> float:
+        z = self.intercept + sum(c * (features.get(n, 0.0) - m) / s
+                                 for n, m, s, c in zip(self.names, self.mean, self.scale, self.coef))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def gate_features(question: str, lang: str, ranked: list[ScoredSentence], retrieval: Retrieval) -> dict[str, float]:
+    """What the decision sees, measured per question. None of it depends on how many articles the
+    index holds the way a raw score gap does: margins compare the best answer with its rivals."""
+    best = ranked[0]
+    rivals = [s.score for s in ranked if s.candidate.article_id != best.candidate.article_id]
+    english = float(lang == "en")
+    features = {
+        "dense": best.dense,
+        "overlap": best.overlap,
+        "article_margin": best.score - (rivals[0] if rivals else best.score - 0.1),
+        "gap": retrieval.dense_gap,
+        "top_dense": retrieval.top_dense,
+        "agreement": retrieval.agreement,
+        "confidence": retrieval.confidence,
+        "rank": float(min(best.candidate.hit_index, 10)),
+        "english": english,
+        "unaccented": float(lang != "en" and is_unaccented(question)),
+    }
+    # Cross-lingual similarities run lower and share no words: the same evidence weighs differently.
+    features.update({f"{k}_en": features[k] * english for k in ("dense", "overlap", "article_margin", "gap")})
+    return features
+
+
 @dataclass
 class Extract:
     answer: str
     citations: list[Citation]
     found: bool
     best: ScoredSentence | None
+    gate: Gate | None = None
 
 
 class SentenceCache:
@@ -105,11 +174,12 @@ class SentenceCache:
 
 class ExtractiveAnswerer:
     def __init__(self, embedder: Embedder, lexical: LexicalIndex, max_sentences: int = 3,
-                 cache: SentenceCache | None = None) -> None:
+                 cache: SentenceCache | None = None, gate: GateModel | None = None) -> None:
         self.embedder = embedder
         self.lexical = lexical
         self.max_sentences = max_sentences
         self.cache = cache if cache is not None else SentenceCache()
+        self.gate_model = gate
 
     def candidates(self, hits: list[Hit], articles: dict[str, Article]) -> list[Candidate]:
         seen: set[tuple[str, int]] = set()
@@ -187,12 +257,24 @@ class ExtractiveAnswerer:
             chosen.append(s)
         return chosen
 
+    def decide(self, question: str, lang: str, ranked: list[ScoredSentence], retrieval: Retrieval) -> Gate:
+        features = gate_features(question, lang, ranked, retrieval)
+        article = ranked[0].candidate.article_id
+        if self.gate_model is None:
+            passed = self.relevant(ranked[0], lang, retrieval.dense_gap)
+            return Gate(features, float(passed), passed, article)
+        p = self.gate_model.probability(features)
+        return Gate(features, p, p >= self.gate_model.threshold, article)
+
     def answer(self, question: str, qv: np.ndarray, lang: str, hits: list[Hit],
-               articles: dict[str, Article], dense_gap: float = 1.0,
+               articles: dict[str, Article], retrieval: Retrieval | None = None,
                context: tuple[str, np.ndarray] | None = None) -> Extract:
         ranked = self.score(question, qv, self.candidates(hits, articles), context)
-        if not ranked or not self.relevant(ranked[0], lang, dense_gap):
-            return Extract(msg("not_found", lang), [], False, ranked[0] if ranked else None)
+        if not ranked:
+            return Extract(msg("not_found", lang), [], False, None)
+        gate = self.decide(question, lang, ranked, retrieval or Retrieval(hits, 1.0))
+        if not gate.passed:
+            return Extract(msg("not_found", lang), [], False, ranked[0], gate)
         best = ranked[0]
         chosen = self.pick(ranked, self.max_sentences)
         citations: list[Citation] = []
@@ -211,4 +293,4 @@ class ExtractiveAnswerer:
                 citations.append(hit.cite(number[hi], art.text[lo:hi_end].strip(), round(s.score, 4)))
             lines.append(f"{s.candidate.text} [{number[hi]}]")
         text = msg("answer_intro", lang) + "\n" + "\n".join(lines) if lang == "en" else "\n".join(lines)
-        return Extract(text, citations, True, best)
+        return Extract(text, citations, True, best, gate)

@@ -230,6 +230,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_answers(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from assistant.answer_eval import evaluate_answers, format_summaries, load_answer_cases, summarize
+    from assistant.service import NewsQA
+
+    cases = load_answer_cases(args.file)[: args.limit or None]
+    qa = NewsQA(_settings(args))
+    qa.search("warm-up", k=1)  # the model loads here, not inside the first question's time
+    with tqdm(total=len(cases), unit="question", disable=args.json) as bar:
+        outcomes = evaluate_answers(qa, cases, bar.update)
+    summary = summarize(Path(args.file).name, outcomes)
+    if args.json:
+        _print_json(summary.as_dict())
+    else:
+        print(format_summaries([summary]))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from assistant.logs import configure_logging
     from assistant.web import serve
@@ -333,6 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unaccented", action="store_true", help="strip the diacritics from the questions first")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("eval-answers", parents=[common],
+                       help="answer quality on a JSONL of question + article_id (+ answer_in_text) against --index")
+    p.add_argument("file", type=Path, help="JSONL: question, article_id (empty: unanswerable), answer_in_text")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval_answers)
 
     p = sub.add_parser("serve", parents=[common], help="start the web app")
     p.add_argument("--host")

@@ -1,10 +1,15 @@
 """Follow-up questions without an LLM: decide whether a message depends on the conversation and,
-if so, build the retrieval query from it and the previous question.
+if so, build the retrieval query from it and the conversation's subject.
 
 A message depends on what came before when it refers back ("ông ấy", "he", "đơn vị đó", "what
 about …") or is a short question naming nothing of its own ("Ai trao giấy khen?"). A message that
 names its own subject (a capitalized name after the first word, or a long question) starts a new
-topic, and the old context must not leak into it."""
+topic, and the old context must not leak into it.
+
+A follow-up of a follow-up ("Ai phát biểu?" then "Ông ấy yêu cầu gì?") names nothing itself, and
+neither does the question before it: the context walks back to the most recent question that names
+its own subject (the conversation's subject) and keeps the follow-ups since, at most
+MAX_CONTEXT_QUESTIONS questions and MAX_QUERY_CHARS characters in all."""
 
 from __future__ import annotations
 
@@ -24,6 +29,9 @@ _REFERS_BACK_EN = (
 )
 SHORT_WORDS = 7
 LONG_WORDS = 16
+# Bounds of a follow-up's retrieval query: earlier questions it carries, and its whole length.
+MAX_CONTEXT_QUESTIONS = 3
+MAX_QUERY_CHARS = 2000
 
 
 def _has_phrase(text: str, phrases: tuple[str, ...]) -> bool:
@@ -42,9 +50,36 @@ def depends_on_context(message: str) -> bool:
     return len(re.findall(r"\w+", message)) < SHORT_WORDS and not names_own_subject(message)
 
 
-def retrieval_query(message: str, previous_questions: list[str]) -> str:
-    """The query to retrieve with: the message alone, or the previous question plus the message."""
-    previous = [q for q in previous_questions if q and q.strip()]
-    if not previous or not depends_on_context(message):
+def conversation_context(previous_questions: list[str], limit: int = MAX_CONTEXT_QUESTIONS) -> list[str]:
+    """The earlier questions a follow-up is read with, oldest first: walking back from the last
+    one to the most recent that names its own subject, at most `limit` questions."""
+    context: list[str] = []
+    for question in reversed([q.strip() for q in previous_questions if q and q.strip()]):
+        context.insert(0, question)
+        if names_own_subject(question) or len(context) >= limit:
+            break
+    return context
+
+
+def _bounded(context: list[str], message: str, limit: int) -> list[str]:
+    """`context` cut to fit beside `message` in `limit` characters (a space between questions).
+    The follow-ups between the subject and the latest turn go first; then the subject and the
+    latest turn are shortened alike."""
+    room = limit - len(message)
+    context = list(context)
+    while len(context) > 2 and sum(len(q) + 1 for q in context) > room:
+        del context[1]
+    if sum(len(q) + 1 for q in context) <= room:
+        return context
+    share = room // len(context) - 1 if context else 0
+    return [q[:share].rstrip() for q in context] if share > 0 else []
+
+
+def retrieval_query(message: str, previous_questions: list[str], limit: int = MAX_QUERY_CHARS) -> str:
+    """The query to retrieve with: the message alone, or the conversation's context (its subject
+    and the follow-ups since) followed by the message, at most `limit` characters."""
+    message = message.strip()
+    if not depends_on_context(message):
         return message
-    return f"{previous[-1].strip()} {message.strip()}"
+    context = _bounded(conversation_context(previous_questions), message, limit)
+    return " ".join([*context, message])

@@ -23,6 +23,41 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Chỉ tìm trong các bài đăng từ {start} đến {end} (“{expression}”).",
         "en": "Searching only articles published from {start} to {end} (“{expression}”).",
     },
+    "date_fallback": {
+        "vi": "Không có bài phù hợp đăng từ {start} đến {end} (“{expression}”); {holdings}. "
+              "Đã tìm trong toàn bộ chỉ mục: kết quả dưới đây nằm ngoài khoảng thời gian đó.",
+        "en": "No matching article was published from {start} to {end} (“{expression}”); {holdings}. "
+              "Searched the whole index instead: the results below lie outside that period.",
+    },
+    "date_empty": {
+        "vi": "Không có bài nào {period} phù hợp với câu hỏi; {holdings}.",
+        "en": "No article {period} matches the question; {holdings}.",
+    },
+    "period_range": {
+        "vi": "đăng từ {start} đến {end}",
+        "en": "published from {start} to {end}",
+    },
+    "period_from": {
+        "vi": "đăng từ {start} trở về sau",
+        "en": "published on or after {start}",
+    },
+    "period_to": {
+        "vi": "đăng đến hết {end}",
+        "en": "published up to {end}",
+    },
+    "index_dated": {
+        "vi": "bài mới nhất trong chỉ mục đăng ngày {newest} ({dated}/{total} bài có ngày đăng, cũ nhất ngày {oldest})",
+        "en": "the newest article in the index is dated {newest} ({dated} of {total} articles are dated, "
+              "the oldest {oldest})",
+    },
+    "index_undated": {
+        "vi": "cả {total} bài trong chỉ mục đều không có ngày đăng",
+        "en": "none of the {total} articles in the index has a publication date",
+    },
+    "index_empty": {
+        "vi": "chỉ mục chưa có bài nào",
+        "en": "the index holds no articles",
+    },
     "llm_failed": {
         "vi": "Không dùng được mô hình ngôn ngữ ({reason}); đây là câu trả lời trích từ bài báo.",
         "en": "The language model could not answer ({reason}); here is the answer quoted from the articles.",

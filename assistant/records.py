@@ -57,6 +57,7 @@ class Answer:
     notice: str = ""
     mode: str = "extractive"
     seconds: float = 0.0
+    gate: object = None  # answering.Gate of an extractive answer: the decision's features and verdict
 
     def as_dict(self) -> dict:
         return {

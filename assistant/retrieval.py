@@ -77,6 +77,10 @@ class Retrieval:
     # How far the best passage stands out from the crowd (dense score minus the median of the
     # candidates): a question the corpus cannot answer matches everything about equally.
     dense_gap: float = 0.0
+    top_dense: float = 0.0  # the best passage's cosine
+    # 1 when the dense and the lexical sides put the same passage first: two independent readings agree.
+    agreement: float = 0.0
+    confidence: float = 0.0  # share of the question's IDF mass in the best lexical passage (0..1)
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,15 @@ class Retriever:
         ranked = self.rank(request.query, query_vector, fetch, request.mode, request.filters)
         dense = np.array([s.dense for s in ranked if s.dense], dtype=np.float32)
         gap = float(dense.max() - np.median(dense)) if len(dense) else 0.0
-        return Retrieval(self._diversify(ranked, request), gap)
+        hits = self._diversify(ranked, request)
+        if not ranked:
+            return Retrieval(hits, gap)
+        best_dense = max(ranked, key=lambda s: s.dense)
+        best_lexical = max(ranked, key=lambda s: s.lexical)
+        confidence = (self.lexical_confidence(analyze_query(request.query, bigrams=False), best_lexical.chunk_id)
+                      if best_lexical.lexical > 0 else 0.0)
+        return Retrieval(hits, gap, best_dense.dense, float(best_dense.chunk_id == best_lexical.chunk_id),
+                         confidence)
 
     def rank(self, query: str, qv: np.ndarray, fetch: int, mode: str = "hybrid",
              filters: SearchFilters | None = None) -> list[Scored]:

@@ -12,20 +12,21 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answering import ExtractiveAnswerer, SentenceCache
-from assistant.dates import extract_date_range
+from assistant.answering import ExtractiveAnswerer, GateModel, SentenceCache
+from assistant.dates import DateRange, extract_date_range
 from assistant.errors import IndexMissingError, IndexStateError
 from assistant.followup import retrieval_query
 from assistant.llm import LLMAnswerer, LLMError, cited, clean_markers
 from assistant.llm import configured as llm_configured
 from assistant.messages import msg
 from assistant.records import Answer, Citation, Hit
-from assistant.retrieval import Retriever, SearchFilters, SearchRequest
+from assistant.retrieval import Retrieval, Retriever, SearchFilters, SearchRequest
 from assistant.settings import Settings
 from index.builder import BuildReport, Progress, build_index
 from index.corpus import Article
 from index.embedder import Embedder, load_embedder
 from index.layout import POINTER
+from index.metadata import MetadataDB
 from index.reader import OpenIndex, open_index
 from index.textnorm import detect_language, normalize_text
 from index.updater import UpdateReport, update_index
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 MAX_K = 50
 # Earlier questions a follow-up is read with: the heuristic uses the last one, the LLM rewrite three.
 MAX_HISTORY = 5
+# A period the question implies is dropped when its best passage's cosine trails the best match
+# outside it by more than this (or when it leaves no passage): the archive has nothing on it.
+DATE_FALLBACK_MARGIN = 0.05
 
 
 @dataclass
@@ -46,14 +50,14 @@ class _Context:
     notice: str
     qv: np.ndarray
     hits: list[Hit]
-    dense_gap: float
+    retrieval: Retrieval
     articles: dict[str, Article]
     answerer: ExtractiveAnswerer
     context: tuple[str, np.ndarray] | None = None  # a follow-up's retrieval query and its vector
     standalone: str = ""  # the LLM's rewrite of a follow-up, asked in its place
 
     def extractive(self):
-        return self.answerer.answer(self.question, self.qv, self.lang, self.hits, self.articles, self.dense_gap,
+        return self.answerer.answer(self.question, self.qv, self.lang, self.hits, self.articles, self.retrieval,
                                     self.context)
 
 
@@ -79,6 +83,7 @@ class NewsQA:
         self._pointer_stamp: float | None = None
         self._lock = threading.Lock()
         self._sentences = SentenceCache()
+        self._gate = GateModel.load()
 
     @property
     def embedder(self) -> Embedder:
@@ -202,7 +207,9 @@ class NewsQA:
                                        started)
                     return
         extract = ctx.extractive()
-        yield self._finish(ctx, extract.answer, extract.citations, extract.found, notices, "extractive", started)
+        answer = self._finish(ctx, extract.answer, extract.citations, extract.found, notices, "extractive", started)
+        answer.gate = extract.gate
+        yield answer
 
     def _prepare(self, question, k, ui_lang, filters, now, history: list[str],
                  use_llm: bool = False) -> _Context | Answer:
@@ -214,6 +221,7 @@ class NewsQA:
             return Answer(question[:200], problem, lang, found=False, notice=problem)
         filters = filters or SearchFilters()
         notice = ""
+        period = None
         if not (filters.date_from or filters.date_to):
             period = extract_date_range(question, now)
             if period:
@@ -232,18 +240,46 @@ class NewsQA:
         k = self._k(k)
         retriever = Retriever(idx, self.embedder)
         qv, query_vector = retriever.encode_pair(question, query)
-        retrieval = retriever.retrieve(SearchRequest(query, k, self.settings.max_per_article, filters=filters),
-                                       query_vector)
+        request = SearchRequest(query, k, self.settings.max_per_article, filters=filters)
+        retrieval = retriever.retrieve(request, query_vector)
+        if filters.date_from or filters.date_to:
+            filters, retrieval, notice = self._date_outcome(retriever, request, query_vector, retrieval, period,
+                                                            lang, notice)
         if followup:
             # A follow-up asks something new about the old subject: passages found by the message
             # alone join those found with the context, and sentence scoring sorts them out.
             own = retriever.search(SearchRequest(question, k, self.settings.max_per_article, filters=filters), qv)
             seen = {h.chunk_id for h in retrieval.hits}
             retrieval.hits += [h for h in own if h.chunk_id not in seen]
-        answerer = ExtractiveAnswerer(self.embedder, idx.lexical, self.settings.answer_sentences, self._sentences)
-        return _Context(question, lang, notice, qv, retrieval.hits, retrieval.dense_gap,
+        answerer = ExtractiveAnswerer(self.embedder, idx.lexical, self.settings.answer_sentences, self._sentences,
+                                      self._gate)
+        return _Context(question, lang, notice, qv, retrieval.hits, retrieval,
                         idx.db.articles(h.article_id for h in retrieval.hits), answerer,
                         (query, query_vector) if followup else None, standalone)
+
+    @staticmethod
+    def _date_outcome(retriever: Retriever, request: SearchRequest, query_vector: np.ndarray, retrieval: Retrieval,
+                      period: DateRange | None, lang: str, notice: str) -> tuple[SearchFilters, Retrieval, str]:
+        """What a date filter's results become: the filters, retrieval and notice to answer with.
+
+        A period the question implied (`period`) that leaves no passage, or only passages far
+        weaker than the best match outside it (an archive older than "hôm nay", undated
+        articles), is dropped: the best matches overall are answered from, and the notice says
+        which period was tried, what the index holds and that the results lie outside it. Dates
+        the user set are kept; when they leave nothing, the notice says so in the same terms."""
+        filters = request.filters
+        db = retriever.index.db
+        if period is not None:
+            wider_filters = replace(filters, date_from=None, date_to=None)
+            wider = retriever.retrieve(replace(request, filters=wider_filters), query_vector)
+            if wider.hits and (not retrieval.hits or wider.top_dense - retrieval.top_dense > DATE_FALLBACK_MARGIN):
+                start, end = period.iso
+                return wider_filters, wider, msg("date_fallback", lang, start=start, end=end,
+                                                 expression=period.expression, holdings=_holdings(db, lang))
+        if retrieval.hits:
+            return filters, retrieval, notice
+        return filters, retrieval, msg("date_empty", lang, period=_period_text(filters, lang),
+                                       holdings=_holdings(db, lang))
 
     def _rewrite(self, question: str, history: list[str]) -> str:
         """The LLM's standalone form of a follow-up, or "" (then the heuristic query stands)."""
@@ -266,3 +302,23 @@ class NewsQA:
             "latency_ms": round(seconds * 1000, 1)}})
         return Answer(ctx.question, text, ctx.lang, citations, ctx.hits, found, notice=" ".join(notices), mode=mode,
                       seconds=seconds)
+
+
+def _period_text(filters: SearchFilters, lang: str) -> str:
+    """A date filter in words: "published from A to B", "… on or after A", "… up to B"."""
+    if filters.date_from and filters.date_to:
+        return msg("period_range", lang, start=filters.date_from, end=filters.date_to)
+    if filters.date_from:
+        return msg("period_from", lang, start=filters.date_from)
+    return msg("period_to", lang, end=filters.date_to)
+
+
+def _holdings(db: MetadataDB, lang: str) -> str:
+    """What the index holds, datewise: its newest (and oldest) dated article, or that none is dated."""
+    total = db.counts()[0]
+    dated, oldest, newest = db.date_span()
+    if not total:
+        return msg("index_empty", lang)
+    if not dated:
+        return msg("index_undated", lang, total=total)
+    return msg("index_dated", lang, newest=newest, oldest=oldest, dated=dated, total=total)

@@ -127,6 +127,13 @@ class MetadataDB:
     def newest_date(self) -> str | None:
         return self.conn.execute("SELECT MAX(date) FROM articles").fetchone()[0]
 
+    def date_span(self) -> tuple[int, str | None, str | None]:
+        """How many articles have a publication date, and the oldest and newest of those dates."""
+        row = self.conn.execute(
+            "SELECT COUNT(date), MIN(date), MAX(date) FROM articles WHERE date IS NOT NULL AND date <> ''"
+        ).fetchone()
+        return int(row[0]), row[1], row[2]
+
     def chunk_dates(self, ids: Iterable[int]) -> dict[int, str | None]:
         ids = [int(i) for i in ids]
         if not ids:

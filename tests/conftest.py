@@ -22,6 +22,7 @@ GUIDING_EN = "What tasks did Colonel Lương Thanh Bình assign?"
 GUIDING_VI = "Đại tá Lương Thanh Bình yêu cầu đơn vị thực hiện những nhiệm vụ gì?"
 # Fragments of the sentence that lists the tasks (the acceptance criterion of the guiding question).
 TASK_FRAGMENTS = ("tuyên truyền giáo dục", "chú trọng công tác quy hoạch")
+PASSWORD = "s3cret-for-tests"
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +58,24 @@ def tiny_corpus(tmp_path) -> Path:
         encoding="utf-8",
     )
     return folder
+
+
+@pytest.fixture(scope="module")
+def own_index(tmp_path_factory, base_settings, embedder) -> Settings:
+    """A copy of the corpus and its own index, admin password set: tests that add articles."""
+    from index.updater import update_index
+
+    root = tmp_path_factory.mktemp("own")
+    shutil.copytree(CORPUS, root / "corpus")
+    settings = base_settings.with_(index_dir=root / "idx", corpus_dir=root / "corpus", admin_password=PASSWORD)
+    update_index(settings, embedder)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def server(own_index, tmp_path_factory):
+    """The app serving `own_index` over HTTP; yields its base URL without the trailing slash."""
+    from tests.helpers import serving
+
+    with serving(own_index, tmp_path_factory.mktemp("own-app") / "app.log", NEWSQA_ADMIN_PASSWORD=PASSWORD) as url:
+        yield url.rstrip("/")

@@ -4,7 +4,6 @@ password), and a property-based run of schemathesis against its OpenAPI schema: 
 from __future__ import annotations
 
 import json
-import shutil
 import urllib.error
 import urllib.request
 from urllib.parse import urlencode
@@ -16,11 +15,7 @@ from hypothesis import HealthCheck, settings
 from assistant.admin import Admin
 from assistant.api import create_api
 from assistant.service import NewsQA
-from index.updater import update_index
-from tests.conftest import CORPUS, GUIDING_EN, SEED_ID, TASK_FRAGMENTS
-from tests.helpers import serving
-
-PASSWORD = "s3cret-for-tests"
+from tests.conftest import GUIDING_EN, PASSWORD, SEED_ID, TASK_FRAGMENTS
 
 
 def call(url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None):
@@ -31,22 +26,6 @@ def call(url: str, method: str = "GET", body: bytes | None = None, headers: dict
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
-
-
-@pytest.fixture(scope="module")
-def own_index(tmp_path_factory, base_settings, embedder):
-    """A copy of the corpus and its own index: the admin tests add articles."""
-    root = tmp_path_factory.mktemp("api")
-    shutil.copytree(CORPUS, root / "corpus")
-    settings = base_settings.with_(index_dir=root / "idx", corpus_dir=root / "corpus", admin_password=PASSWORD)
-    update_index(settings, embedder)
-    return settings
-
-
-@pytest.fixture(scope="module")
-def server(own_index, tmp_path_factory):
-    with serving(own_index, tmp_path_factory.mktemp("api-app") / "app.log", NEWSQA_ADMIN_PASSWORD=PASSWORD) as url:
-        yield url.rstrip("/")
 
 
 def test_ask_health_search_and_articles(server):

@@ -68,3 +68,17 @@ def test_cli_eval_with_gold_article_ids_uses_the_index(qa):
     assert dense["questions"] == 25
     # English questions over Vietnamese articles: fusing BM25 must not cost dense accuracy.
     assert hybrid["p_at_1"] >= dense["p_at_1"] and hybrid["ndcg_at_10"] >= dense["ndcg_at_10"] - 0.5
+
+
+def test_eval_answers_scores_answered_cited_and_refused(qa, tmp_path):
+    from tests.conftest import GUIDING_EN, GUIDING_VI, SEED_ID
+
+    rows = [{"question": GUIDING_EN, "article_id": SEED_ID, "answer_in_text": "tuyên truyền giáo dục"},
+            {"question": GUIDING_VI, "article_id": SEED_ID, "answer_in_text": "không có trong bài"},
+            {"question": "Who won the 2018 World Cup final?", "article_id": None}]
+    path = tmp_path / "answers.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    out = json.loads(run_cli(qa.settings, "eval-answers", str(path), "--json").stdout)
+    assert (out["answerable"], out["unanswerable"]) == (2, 1)
+    assert out["answered"] == 100.0 and out["cited"] == 100.0 and out["answer_in_text"] == 50.0
+    assert out["refused"] == 100.0 and out["p50_ms"] > 0

@@ -22,10 +22,8 @@ from assistant.service import MAX_K, NewsQA
 from assistant.settings import Settings
 from index.layout import current_version
 from index.updater import update_index
-from tests.conftest import CORPUS, GUIDING_EN, GUIDING_VI, SEED_ID
-from tests.helpers import serving
+from tests.conftest import CORPUS, GUIDING_EN, GUIDING_VI, PASSWORD, SEED_ID
 
-PASSWORD = "s3cret-for-tests"
 ARTICLE = {"title": "Hợp tác xã Hoa Sen khánh thành nhà máy sấy vải thiều", "date": "2024-06-20",
            "text": "Hợp tác xã Hoa Sen ở huyện Lục Ngạn vừa khánh thành nhà máy sấy vải thiều công suất 40 tấn "
                    "mỗi ngày, giúp nông dân không phải bán vải tươi giá rẻ.", "source": "Báo Thử"}
@@ -37,20 +35,6 @@ def small_corpus(root: Path) -> Path:
     for path in sorted(CORPUS.glob("*.md"))[:1] + sorted((CORPUS / "baomoi").glob("*.md"))[:4]:
         shutil.copy(path, corpus)
     return corpus
-
-
-@pytest.fixture(scope="module")
-def own(tmp_path_factory, base_settings, embedder) -> Settings:
-    root = tmp_path_factory.mktemp("security")
-    settings = base_settings.with_(index_dir=root / "idx", corpus_dir=small_corpus(root), admin_password=PASSWORD)
-    update_index(settings, embedder)
-    return settings
-
-
-@pytest.fixture(scope="module")
-def server(own, tmp_path_factory):
-    with serving(own, tmp_path_factory.mktemp("security-app") / "app.log", NEWSQA_ADMIN_PASSWORD=PASSWORD) as url:
-        yield url.rstrip("/")
 
 
 def raw(server: str, method: str, path: str, headers: dict[str, str], body: bytes = b"",
@@ -158,18 +142,18 @@ def test_service_bounds_history_and_k(qa):
 
 
 # -- 4. admin protection, Host check, JSON only ---------------------------------------------------------
-def test_admin_actions_are_disabled_on_a_public_bind_without_a_password(own, embedder):
-    qa = NewsQA(own.with_(admin_password="", host="0.0.0.0"), embedder=embedder)
+def test_admin_actions_are_disabled_on_a_public_bind_without_a_password(own_index, embedder):
+    qa = NewsQA(own_index.with_(admin_password="", host="0.0.0.0"), embedder=embedder)
     admin = Admin(qa)
     assert admin.disabled
     with pytest.raises(AccessError, match="NEWSQA_ADMIN_PASSWORD"):
         admin.add_text(None, ARTICLE["title"], ARTICLE["text"])
-    assert not (own.corpus_dir / ADDED_DIR).exists() or not list((own.corpus_dir / ADDED_DIR).glob("*hoa-sen*"))
-    assert not Admin(NewsQA(own.with_(admin_password=""), embedder=embedder)).disabled  # loopback: open
+    assert not (own_index.corpus_dir / ADDED_DIR).exists() or not list((own_index.corpus_dir / ADDED_DIR).glob("*hoa-sen*"))
+    assert not Admin(NewsQA(own_index.with_(admin_password=""), embedder=embedder)).disabled  # loopback: open
 
 
-def test_wrong_passwords_are_rate_limited(own, embedder):
-    admin = Admin(NewsQA(own, embedder=embedder))
+def test_wrong_passwords_are_rate_limited(own_index, embedder):
+    admin = Admin(NewsQA(own_index, embedder=embedder))
     for _ in range(5):
         with pytest.raises(AccessError, match="Wrong"):
             admin.update("guess", client="10.1.2.3")
@@ -225,8 +209,8 @@ def test_anonymous_uploads_are_bounded(server):
     assert status == 413
 
 
-def test_uploads_are_not_read_before_the_password_is_checked(own, embedder):
-    admin = Admin(NewsQA(own, embedder=embedder))
+def test_uploads_are_not_read_before_the_password_is_checked(own_index, embedder):
+    admin = Admin(NewsQA(own_index, embedder=embedder))
     read = []
     with pytest.raises(AccessError):
         admin.add_files("wrong", lambda: read.append(1) or [], client="10.5.5.5")
@@ -255,12 +239,12 @@ def test_an_added_article_is_not_lost_when_its_update_fails(tmp_path, base_setti
     assert again.results[0].status == "duplicate" and not again.results[0].pending
 
 
-def test_storage_errors_are_clear_over_http(own, embedder, monkeypatch):
+def test_storage_errors_are_clear_over_http(own_index, embedder, monkeypatch):
     from fastapi.testclient import TestClient
 
     from assistant.api import create_api
 
-    qa = NewsQA(own, embedder=embedder)
+    qa = NewsQA(own_index, embedder=embedder)
     client = TestClient(create_api(qa, Admin(qa)), raise_server_exceptions=False)
 
     def locked(*args, **kwargs):
@@ -274,27 +258,27 @@ def test_storage_errors_are_clear_over_http(own, embedder, monkeypatch):
 
 
 # -- 15. hygiene -------------------------------------------------------------------------------------------------
-def test_no_absolute_paths_or_secrets_reach_clients(own, embedder, tmp_path):
+def test_no_absolute_paths_or_secrets_reach_clients(own_index, embedder, tmp_path):
     from fastapi.testclient import TestClient
 
     from assistant.api import create_api
 
-    settings = own.with_(llm_api_key="sk-very-secret")
+    settings = own_index.with_(llm_api_key="sk-very-secret")
     assert PASSWORD not in repr(settings) and "sk-very-secret" not in repr(settings)
-    missing = NewsQA(own.with_(index_dir=tmp_path / "nothing-here"), embedder=embedder)
+    missing = NewsQA(own_index.with_(index_dir=tmp_path / "nothing-here"), embedder=embedder)
     out = TestClient(create_api(missing, Admin(missing))).post("/api/ask", json={"question": GUIDING_EN})
     assert out.status_code == 503 and str(tmp_path) not in out.json()["error"]
 
 
-def test_gradio_status_endpoint_hides_the_index_path(server, own):
+def test_gradio_status_endpoint_hides_the_index_path(server, own_index):
     from gradio_client import Client
 
     status = Client(server + "/", verbose=False).predict(api_name="/status")
-    assert status["ready"] and "index_dir" not in status and str(own.index_dir) not in json.dumps(status)
+    assert status["ready"] and "index_dir" not in status and str(own_index.index_dir) not in json.dumps(status)
 
 
-def test_admin_actions_are_logged_without_the_password(own, embedder, caplog):
-    admin = Admin(NewsQA(own, embedder=embedder))
+def test_admin_actions_are_logged_without_the_password(own_index, embedder, caplog):
+    admin = Admin(NewsQA(own_index, embedder=embedder))
     with caplog.at_level(logging.INFO, logger="assistant.admin"):
         with pytest.raises(AccessError):
             admin.update("not-the-password", client="10.7.7.7")

@@ -1,0 +1,202 @@
+"""Answers at scale: the bundled corpus + XQuAD's Vietnamese Wikipedia paragraphs + N baomoi news
+articles in one index, and questions asked through the real service in Vietnamese, without
+diacritics and in English, answerable and not.
+
+Split (fixed, by topic, so no topic is both tuned on and measured): XQuAD's 24 dev topics sorted by
+name, every 4th from 0 is "tune" (indexed), from 1 "tune-absent" (NOT indexed: its questions are
+unanswerable), from 2 "held" (indexed), from 3 "held-absent" (not indexed). ViMedAQA's medical
+questions are unanswerable against news (first 150 tune, next 150 held). The seed questions
+(bench/data/seed_questions.jsonl, written for this project) are measured, never fit on.
+
+Usage:
+  python bench/answers.py build --articles 5000      # index under ~/.cache/newsqa/bench/answers-5000
+  python bench/answers.py eval --articles 5000 [--split held] [--limit N] [--json]
+  python bench/answers.py fit --articles 5000        # fit the answer/refuse gate on the tune split,
+                                                     # print its curve, write assistant/answer_gate.json
+Embeddings are cached in ~/.cache/newsqa/bench/answers-cache, shared by every size.
+Reads ../shared/data/baomoi-35k.jsonl.gz and ../shared/data/qa/ (override with --data / --qa)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import gzip
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+from assistant.answer_eval import AnswerCase, AnswerOutcome, evaluate_answers, format_summaries, summarize
+from assistant.service import NewsQA
+from assistant.settings import PROJECT_ROOT, Settings
+from index.builder import build_from_articles, build_lock
+from index.corpus import Article, load_corpus
+from index.textnorm import normalize_text
+
+SHARED = PROJECT_ROOT.parent / "shared" / "data"
+ROOT = Path.home() / ".cache" / "newsqa" / "bench"
+FORMS = ("vi", "vi_noaccent", "en")
+SEED_QUESTIONS = PROJECT_ROOT / "bench" / "data" / "seed_questions.jsonl"
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def topic_groups(qa_dir: Path) -> dict[str, list[dict]]:
+    paragraphs = read_jsonl(qa_dir / "xquad_dev_paragraphs.jsonl")
+    topics = sorted({p["title"] for p in paragraphs})
+    names = ("tune", "tune-absent", "held", "held-absent")
+    group_of = {t: names[i % 4] for i, t in enumerate(topics)}
+    groups: dict[str, list[dict]] = {n: [] for n in names}
+    for p in paragraphs:
+        groups[group_of[p["title"]]].append(p)
+    return groups
+
+
+def index_dir(articles: int) -> Path:
+    return ROOT / f"answers-{articles}"
+
+
+def corpus(args) -> list[Article]:
+    own = load_corpus(PROJECT_ROOT / "corpus").articles
+    groups = topic_groups(args.qa)
+    wiki = [Article(id=p["id"], title=p["title"], text=normalize_text(p["text"]), source=p.get("source") or "",
+                    language="vi") for g in ("tune", "held") for p in groups[g]]
+    news = []
+    with gzip.open(args.data, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            text = normalize_text(row.get("text") or "").strip()
+            if text:
+                news.append(Article(id=f"baomoi-{row['id']}", title=normalize_text(row.get("title") or ""),
+                                    text=text, url=row.get("url") or "", source=row.get("source") or ""))
+    if args.articles < len(news):
+        news = random.Random(0).sample(news, args.articles)
+    return own + wiki + news
+
+
+def settings_for(args) -> Settings:
+    return Settings.from_env(index_dir=index_dir(args.articles))
+
+
+def build(args) -> None:
+    settings = settings_for(args)
+    cache = ROOT / "answers-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    link = settings.index_dir / "cache"
+    if not link.exists():
+        link.symlink_to(cache, target_is_directory=True)
+    articles = corpus(args)
+    qa = NewsQA(settings)
+    with build_lock(settings.index_dir):
+        report = build_from_articles(settings, qa.embedder, articles, settings.index_dir, "bench/answers.py",
+                                     show_progress=True)
+    print(report.summary())
+
+
+def cases(args, split: str) -> dict[str, list[AnswerCase]]:
+    """The question sets of a split, by name."""
+    groups = topic_groups(args.qa)
+    present = {p["id"] for p in groups[split]}
+    absent = {p["id"] for p in groups[f"{split}-absent"]}
+    sets: dict[str, list[AnswerCase]] = {}
+    for form in FORMS:
+        rows = read_jsonl(args.qa / f"xquad_dev_{form}.jsonl")
+        sets[f"xquad {form}"] = [AnswerCase(r["question"], r["article_id"], r["answer_in_text"])
+                                 for r in rows if r["article_id"] in present]
+        sets[f"absent {form}"] = [AnswerCase(r["question"], None) for r in rows if r["article_id"] in absent]
+    with open(args.qa / "ViMedAQA_v2.csv", encoding="utf-8") as fh:
+        medical = [r["question"] for r in csv.DictReader(fh)]
+    offset = 0 if split == "tune" else 150
+    sets["medical (absent)"] = [AnswerCase(q, None) for q in medical[offset : offset + 150]]
+    sets["seed"] = [AnswerCase(r["question"], r["article_id"], r.get("answer_in_text"))
+                    for r in read_jsonl(SEED_QUESTIONS)]
+    if args.limit:
+        sets = {k: v[: args.limit] for k, v in sets.items()}
+    return sets
+
+
+def run(args, split: str, qa: NewsQA | None = None) -> dict[str, list[AnswerOutcome]]:
+    qa = qa or NewsQA(settings_for(args))
+    qa.search("warm-up", k=1)
+    out = {}
+    for name, items in cases(args, split).items():
+        started = time.perf_counter()
+        out[name] = evaluate_answers(qa, items)
+        print(f"  {name}: {len(items)} questions in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return out
+
+
+def evaluate(args) -> None:
+    results = run(args, args.split)
+    summaries = [summarize(name, outcomes) for name, outcomes in results.items()]
+    status = NewsQA(settings_for(args)).status()
+    print(f"{status.articles} articles, {status.chunks} passages; split {args.split}; gate: "
+          f"{'assistant/answer_gate.json' if (PROJECT_ROOT / 'assistant' / 'answer_gate.json').exists() else 'rule'}")
+    if args.json:
+        print(json.dumps([s.as_dict() for s in summaries], ensure_ascii=False, indent=1))
+    else:
+        print(format_summaries(summaries))
+
+
+def fit(args) -> None:
+    """Fit the gate on the tune split: label = quoting the best sentence would answer (answerable
+    and the best sentence is from the gold article). Prints the curve of answered vs wrongly
+    answered and saves the model with the threshold chosen on it."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from assistant.answering import GATE_FILE
+
+    qa = NewsQA(settings_for(args))
+    qa._gate = None  # features are measured under the fixed rule; the model must not fit on itself
+    results = run(args, "tune", qa)
+    rows = [o for name, outs in results.items() if name != "seed" for o in outs if o.features]
+    names = sorted(rows[0].features)
+    x = np.array([[o.features[n] for n in names] for o in rows])
+    y = np.array([int(o.case.answerable and o.best_article == o.case.article_id) for o in rows])
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
+    model = LogisticRegression(C=1.0, max_iter=2000).fit((x - mean) / scale, y)
+    p = model.predict_proba((x - mean) / scale)[:, 1]
+    answerable = np.array([o.case.answerable for o in rows])
+    print("threshold | answerable answered | right article answered | unanswerable answered (wrong)")
+    best = None
+    for t in np.arange(0.05, 0.96, 0.05):
+        ans = p >= t
+        right = ans & (y == 1)
+        row = (100 * ans[answerable].mean(), 100 * right[answerable].mean(), 100 * ans[~answerable].mean())
+        print(f"{t:.2f} | {row[0]:.1f}% | {row[1]:.1f}% | {row[2]:.1f}%")
+        # The most answers while refusing at least the target share of unanswerable questions.
+        if 100 - row[2] >= args.refuse_target and (best is None or row[1] > best[1]):
+            best = (float(t), row[1])
+    threshold = best[0] if best else 0.5
+    data = {"names": names, "mean": mean.tolist(), "scale": scale.tolist(), "coef": model.coef_[0].tolist(),
+            "intercept": float(model.intercept_[0]), "threshold": round(threshold, 2),
+            "provenance": {"command": f"python bench/answers.py fit --articles {args.articles}",
+                           "data": "XQuAD dev tune topics (answerable) + tune-absent topics and ViMedAQA_v2[0:150] "
+                                   "(unanswerable), vi / unaccented / en", "questions": len(rows),
+                           "refuse_target": args.refuse_target, "fitted": dt.date.today().isoformat()}}
+    GATE_FILE.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    print(f"threshold {threshold:.2f}; wrote {GATE_FILE}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["build", "eval", "fit"])
+    ap.add_argument("--articles", type=int, default=5000, help="baomoi articles in the index")
+    ap.add_argument("--split", choices=["tune", "held"], default="held")
+    ap.add_argument("--limit", type=int, help="only the first N questions of each set")
+    ap.add_argument("--refuse-target", type=float, default=88.0, help="fit: %% of unanswerable to refuse")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--data", type=Path, default=SHARED / "baomoi-35k.jsonl.gz")
+    ap.add_argument("--qa", type=Path, default=SHARED / "qa")
+    args = ap.parse_args()
+    {"build": build, "eval": evaluate, "fit": fit}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
