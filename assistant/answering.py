@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.errors import InputError
 from assistant.messages import msg
 from assistant.records import Citation, Hit
 from assistant.retrieval import Retrieval
@@ -26,6 +28,7 @@ from index.chunking import split_sentences
 from index.corpus import Article
 from index.embedder import Embedder
 from index.lexical import LexicalIndex, analyze_document, analyze_query, is_unaccented
+from index.textnorm import fold_diacritics
 
 # How far past a passage's end a sentence may start and still be considered.
 LOOKAHEAD_CHARS = 400
@@ -83,14 +86,12 @@ class Gate:
     best_article: str = ""
 
 
-GATE_FILE = Path(__file__).with_name("answer_gate.json")
-
-
 @dataclass(frozen=True)
 class GateModel:
     """A logistic regression over the gate features, fit by `python bench/answers.py fit` on a
-    split of the dev questions and saved with its provenance in answer_gate.json. Serving needs no
-    scikit-learn: the model is a standardized dot product."""
+    split of the dev questions and saved with its provenance (bench/data/answer_gate.json); used
+    when NEWSQA_ANSWER_GATE names such a file. Serving needs no scikit-learn: the model is a
+    standardized dot product."""
 
     names: list[str]
     mean: list[float]
@@ -101,12 +102,12 @@ class GateModel:
     provenance: dict = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path = GATE_FILE) -> GateModel | None:
+    def load(cls, path: Path) -> GateModel:
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            return cls(**data)
-        except (OSError, ValueError, TypeError):
-            return None
+            return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise InputError(f"NEWSQA_ANSWER_GATE={path}: not a gate model file ({exc}).",
+                             f"NEWSQA_ANSWER_GATE={path}: không phải tệp mô hình cổng trả lời.") from exc
 
     def probability(self, features: dict[str, float]) -> float:
         z = self.intercept + sum(c * (features.get(n, 0.0) - m) / s
@@ -114,10 +115,18 @@ class GateModel:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
+# Questions asking for a number or a date ("bao nhiêu", "năm nào", "how many", "when"): a sentence
+# without a digit rarely answers them.
+_ASKS_NUMBER = re.compile(r"\b(bao nhieu|may|nam nao|ngay nao|thang nao|khi nao|luc nao|how (many|much|long|old)"
+                          r"|what year|which year|when)\b")
+
+
 def gate_features(question: str, lang: str, ranked: list[ScoredSentence], retrieval: Retrieval) -> dict[str, float]:
     """What the decision sees, measured per question. None of it depends on how many articles the
     index holds the way a raw score gap does: margins compare the best answer with its rivals."""
     best = ranked[0]
+    hits = retrieval.hits
+    asks_number = float(bool(_ASKS_NUMBER.search(fold_diacritics(question).lower())))
     rivals = [s.score for s in ranked if s.candidate.article_id != best.candidate.article_id]
     english = float(lang == "en")
     features = {
@@ -131,6 +140,10 @@ def gate_features(question: str, lang: str, ranked: list[ScoredSentence], retrie
         "rank": float(min(best.candidate.hit_index, 10)),
         "english": english,
         "unaccented": float(lang != "en" and is_unaccented(question)),
+        # The two best passages from one article: the index has a document about this, not scattered words.
+        "lead_pair": float(len(hits) > 1 and hits[0].article_id == hits[1].article_id),
+        "asks_number": asks_number,
+        "number_match": asks_number * float(any(ch.isdigit() for ch in best.candidate.text)),
     }
     # Cross-lingual similarities run lower and share no words: the same evidence weighs differently.
     features.update({f"{k}_en": features[k] * english for k in ("dense", "overlap", "article_margin", "gap")})

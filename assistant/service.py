@@ -83,7 +83,7 @@ class NewsQA:
         self._pointer_stamp: float | None = None
         self._lock = threading.Lock()
         self._sentences = SentenceCache()
-        self._gate = GateModel.load()
+        self._gate = GateModel.load(self.settings.answer_gate) if self.settings.answer_gate else None
 
     @property
     def embedder(self) -> Embedder:

@@ -11,7 +11,9 @@ questions are unanswerable against news (first 150 tune, next 150 held). The see
 Usage:
   python bench/answers.py build --articles 5000      # index under ~/.cache/newsqa/bench/answers-5000
   python bench/answers.py eval --articles 5000 [--split held] [--limit N] [--json]
-  python bench/answers.py fit --articles 5000        # fit the answer/refuse gate on the tune split,
+                                                     # NEWSQA_ANSWER_GATE=bench/data/answer_gate.json: the fitted gate
+  python bench/answers.py fit --articles 0,5000      # fit the answer/refuse gate on the tune split of
+                                                     # every size given (0: bundled corpus + XQuAD only),
                                                      # print its curve, write assistant/answer_gate.json
 Embeddings are cached in ~/.cache/newsqa/bench/answers-cache, shared by every size.
 Reads ../shared/data/baomoi-35k.jsonl.gz and ../shared/data/qa/ (override with --data / --qa)."""
@@ -39,6 +41,7 @@ SHARED = PROJECT_ROOT.parent / "shared" / "data"
 ROOT = Path.home() / ".cache" / "newsqa" / "bench"
 FORMS = ("vi", "vi_noaccent", "en")
 SEED_QUESTIONS = PROJECT_ROOT / "bench" / "data" / "seed_questions.jsonl"
+GATE_FILE = PROJECT_ROOT / "bench" / "data" / "answer_gate.json"
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -73,13 +76,17 @@ def corpus(args) -> list[Article]:
             if text:
                 news.append(Article(id=f"baomoi-{row['id']}", title=normalize_text(row.get("title") or ""),
                                     text=text, url=row.get("url") or "", source=row.get("source") or ""))
-    if args.articles < len(news):
-        news = random.Random(0).sample(news, args.articles)
+    if sizes(args)[0] < len(news):
+        news = random.Random(0).sample(news, sizes(args)[0])
     return own + wiki + news
 
 
+def sizes(args) -> list[int]:
+    return [int(n) for n in str(args.articles).split(",")]
+
+
 def settings_for(args) -> Settings:
-    return Settings.from_env(index_dir=index_dir(args.articles))
+    return Settings.from_env(index_dir=index_dir(sizes(args)[0]))
 
 
 def build(args) -> None:
@@ -132,15 +139,17 @@ def run(args, split: str, qa: NewsQA | None = None) -> dict[str, list[AnswerOutc
 
 
 def evaluate(args) -> None:
-    results = run(args, args.split)
-    summaries = [summarize(name, outcomes) for name, outcomes in results.items()]
-    status = NewsQA(settings_for(args)).status()
-    print(f"{status.articles} articles, {status.chunks} passages; split {args.split}; gate: "
-          f"{'assistant/answer_gate.json' if (PROJECT_ROOT / 'assistant' / 'answer_gate.json').exists() else 'rule'}")
-    if args.json:
-        print(json.dumps([s.as_dict() for s in summaries], ensure_ascii=False, indent=1))
-    else:
-        print(format_summaries(summaries))
+    for size in sizes(args):
+        one = argparse.Namespace(**{**vars(args), "articles": str(size)})
+        results = run(one, args.split)
+        summaries = [summarize(name, outcomes) for name, outcomes in results.items()]
+        status = NewsQA(settings_for(one)).status()
+        print(f"{status.articles} articles, {status.chunks} passages; split {args.split}; gate: "
+              f"{settings_for(one).answer_gate or 'the fixed rule'}")
+        if args.json:
+            print(json.dumps([s.as_dict() for s in summaries], ensure_ascii=False, indent=1))
+        else:
+            print(format_summaries(summaries))
 
 
 def fit(args) -> None:
@@ -150,12 +159,13 @@ def fit(args) -> None:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from assistant.answering import GATE_FILE
-
-    qa = NewsQA(settings_for(args))
-    qa._gate = None  # features are measured under the fixed rule; the model must not fit on itself
-    results = run(args, "tune", qa)
-    rows = [o for name, outs in results.items() if name != "seed" for o in outs if o.features]
+    rows = []
+    for size in sizes(args):
+        one = argparse.Namespace(**{**vars(args), "articles": str(size)})
+        qa = NewsQA(settings_for(one))
+        qa._gate = None  # features are measured under the fixed rule; the model must not fit on itself
+        results = run(one, "tune", qa)
+        rows += [o for name, outs in results.items() if name != "seed" for o in outs if o.features]
     names = sorted(rows[0].features)
     x = np.array([[o.features[n] for n in names] for o in rows])
     y = np.array([int(o.case.answerable and o.best_article == o.case.article_id) for o in rows])
@@ -177,17 +187,18 @@ def fit(args) -> None:
     data = {"names": names, "mean": mean.tolist(), "scale": scale.tolist(), "coef": model.coef_[0].tolist(),
             "intercept": float(model.intercept_[0]), "threshold": round(threshold, 2),
             "provenance": {"command": f"python bench/answers.py fit --articles {args.articles}",
+                           "index_sizes": f"bundled corpus + XQuAD tune/held paragraphs + {args.articles} baomoi articles",
                            "data": "XQuAD dev tune topics (answerable) + tune-absent topics and ViMedAQA_v2[0:150] "
                                    "(unanswerable), vi / unaccented / en", "questions": len(rows),
                            "refuse_target": args.refuse_target, "fitted": dt.date.today().isoformat()}}
     GATE_FILE.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    print(f"threshold {threshold:.2f}; wrote {GATE_FILE}")
+    print(f"threshold {threshold:.2f}; wrote {GATE_FILE} (serve with NEWSQA_ANSWER_GATE={GATE_FILE})")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=["build", "eval", "fit"])
-    ap.add_argument("--articles", type=int, default=5000, help="baomoi articles in the index")
+    ap.add_argument("--articles", default="5000", help="baomoi articles in the index (fit, eval: a comma list)")
     ap.add_argument("--split", choices=["tune", "held"], default="held")
     ap.add_argument("--limit", type=int, help="only the first N questions of each set")
     ap.add_argument("--refuse-target", type=float, default=88.0, help="fit: %% of unanswerable to refuse")

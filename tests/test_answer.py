@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.records import Answer
+from assistant.service import NewsQA
 from tests.conftest import GUIDING_EN, GUIDING_VI, SEED_ID, TASK_FRAGMENTS
 
 
@@ -159,3 +160,21 @@ def test_sentence_shortlist_keeps_the_best_overlaps_in_document_order():
     # Without shared words the first passages' sentences fill the rest, in their order.
     assert [i for i in keep if i not in (3, 17, 25)] == [0, 1, 2, 4, 5]
     assert ExtractiveAnswerer.shortlist(cands[:5], overlaps[:5]) == [0, 1, 2, 3, 4]
+
+
+def test_a_fitted_gate_decides_from_the_same_features_and_a_bad_file_is_a_clear_error(qa, tmp_path):
+    from assistant.answering import GateModel
+    from assistant.errors import InputError
+    from assistant.settings import PROJECT_ROOT
+
+    path = PROJECT_ROOT / "bench" / "data" / "answer_gate.json"
+    gate = GateModel.load(path)
+    assert 0 < gate.threshold < 1 and gate.provenance["command"].startswith("python bench/answers.py fit")
+    fitted = NewsQA(qa.settings.with_(answer_gate=str(path)), embedder=qa.embedder)
+    ans = fitted.ask(GUIDING_VI)
+    assert ans.found and ans.gate.probability >= gate.threshold and set(ans.gate.features) == set(gate.names)
+    assert not fitted.ask("Ai là tổng thống Mỹ năm 2010?").found
+    bad = tmp_path / "gate.json"
+    bad.write_text("{}", encoding="utf-8")
+    with pytest.raises(InputError, match="NEWSQA_ANSWER_GATE"):
+        NewsQA(qa.settings.with_(answer_gate=str(bad)), embedder=qa.embedder)
