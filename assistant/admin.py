@@ -38,28 +38,64 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who asks for an admin action: the peer's address, and whether a proxy forwarded the request
+    (then the peer is the proxy, and a loopback peer says nothing about the real client)."""
+
+    address: str = ""
+    forwarded: bool = False
+
+    @classmethod
+    def of(cls, request) -> Caller:
+        """From a Starlette or a Gradio request (both carry .client and .headers)."""
+        if request is None:
+            return cls()
+        headers = request.headers
+        forwarded = any(h in headers for h in ("forwarded", "x-forwarded-for", "x-real-ip"))
+        return cls(request.client.host if request.client else "", forwarded)
+
+    @property
+    def key(self) -> str:
+        """Whom wrong passwords are counted against: an IPv6 client by its /64 (it owns all of it)."""
+        try:
+            ip = ipaddress.ip_address(self.address)
+        except ValueError:
+            return self.address or "local"
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+
+
 class PasswordGuard:
-    """Wrong-password attempts per client in a sliding window; thread-safe (requests run in threads)."""
+    """Wrong-password attempts per client in a sliding window. Checking and counting an attempt is
+    one step under the lock, so concurrent guesses cannot all slip past the check."""
+
+    MAX_CLIENTS = 10_000
 
     def __init__(self, limit: int = MAX_FAILURES, window: float = FAILURE_WINDOW) -> None:
         self.limit, self.window = limit, window
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def wait_seconds(self, client: str) -> float:
-        """How long `client` must wait before its next try (0: it may try now)."""
+    def attempt(self, client: str) -> float:
+        """0 when `client` may try now (the try is counted as a failure until `succeeded`), else the
+        seconds it must wait."""
         now = time.monotonic()
         with self._lock:
-            times = self._failures.get(client)
+            times = self._failures.setdefault(client, deque())
             while times and now - times[0] > self.window:
                 times.popleft()
-            return self.window - (now - times[0]) if times and len(times) >= self.limit else 0.0
+            if len(times) >= self.limit:
+                return self.window - (now - times[0])
+            times.append(now)
+            while len(self._failures) > self.MAX_CLIENTS:  # bounded memory: forget the oldest clients
+                self._failures.pop(next(iter(self._failures)))
+            return 0.0
 
-    def failed(self, client: str) -> None:
+    def succeeded(self, client: str) -> None:
         with self._lock:
-            if len(self._failures) > 10_000:  # bounded memory under a flood of addresses
-                self._failures.clear()
-            self._failures.setdefault(client, deque()).append(time.monotonic())
+            times = self._failures.get(client)
+            if times:
+                times.pop()
 
 
 @dataclass
@@ -97,70 +133,75 @@ class Admin:
 
     @property
     def disabled(self) -> bool:
-        """Without a password, admin actions are served only to this machine (a loopback bind)."""
-        return not self.protected and not is_loopback(self.qa.settings.host)
+        """Without a password, admin actions are served only to this machine: a loopback bind that
+        no public name (NEWSQA_TRUSTED_HOSTS) points at."""
+        settings = self.qa.settings
+        return not self.protected and (not is_loopback(settings.host) or bool(settings.trusted_hosts.strip()))
 
-    def authorize(self, password: str | None, client: str = "", action: str = "") -> None:
-        if self.disabled:
-            self._log(action, client, "refused: no password on a public bind")
+    def authorize(self, password: str | None, caller: Caller | None = None, action: str = "") -> None:
+        caller = caller or Caller()
+        if self.disabled or (not self.protected and caller.forwarded):
+            self._log(action, caller, "refused: no password on a public server")
             raise AccessError(
-                f"Adding, deleting and rebuilding are disabled: the server listens on {self.qa.settings.host} "
+                "Adding, deleting and rebuilding are disabled: this server is reachable from other machines "
                 "and NEWSQA_ADMIN_PASSWORD is not set.",
-                f"Chức năng thêm, xóa và dựng lại chỉ mục đang tắt: máy chủ nghe trên {self.qa.settings.host} "
+                "Chức năng thêm, xóa và dựng lại chỉ mục đang tắt: máy chủ này truy cập được từ máy khác "
                 "mà chưa đặt NEWSQA_ADMIN_PASSWORD.")
         expected = self.qa.settings.admin_password
         if not expected:
             return
-        wait = self.guard.wait_seconds(client)
+        wait = self.guard.attempt(caller.key)
         if wait:
-            self._log(action, client, "refused: too many wrong passwords")
+            self._log(action, caller, "refused: too many wrong passwords")
             raise AccessError(f"Too many wrong passwords; try again in {wait:.0f} s.",
                               f"Nhập sai mật khẩu quá nhiều lần; hãy thử lại sau {wait:.0f} giây.")
         if not hmac.compare_digest((password or "").encode(), expected.encode()):
-            self.guard.failed(client)
-            self._log(action, client, "refused: wrong password")
+            self._log(action, caller, "refused: wrong password")
             raise AccessError("Wrong or missing admin password.", "Sai hoặc thiếu mật khẩu quản trị.")
+        self.guard.succeeded(caller.key)
 
     @staticmethod
-    def _log(action: str, client: str, outcome: str, **details: object) -> None:
-        log.info("admin action", extra={"fields": {"event": "admin", "action": action, "client": client or "local",
-                                                   "outcome": outcome, **details}})
+    def _log(action: str, caller: Caller, outcome: str, **details: object) -> None:
+        log.info("admin action", extra={"fields": {"event": "admin", "action": action,
+                                                   "client": caller.address or "local",
+                                                   "forwarded": caller.forwarded, "outcome": outcome, **details}})
 
-    def _run(self, action: str, password: str | None, client: str, work) -> AdminReport:
-        self.authorize(password, client, action)
+    def _run(self, action: str, password: str | None, caller: Caller | None, work) -> AdminReport:
+        caller = caller or Caller()
+        self.authorize(password, caller, action)
         report = work()
-        self._log(action, client, "done", results=[r.status for r in report.results],
+        self._log(action, caller, "done", results=[r.status for r in report.results],
                   index_update=report.update_en[:200])
         return report
 
     def add_text(self, password: str | None, title: str, text: str, date: str = "", url: str = "",
-                 source: str = "", progress: Progress | None = None, client: str = "") -> AdminReport:
-        return self._run("add_text", password, client, lambda: self._then_update(
+                 source: str = "", progress: Progress | None = None, caller: Caller | None = None) -> AdminReport:
+        return self._run("add_text", password, caller, lambda: self._then_update(
             [self.library.add_text(title, text, date, url, source)], progress))
 
     def add_files(self, password: str | None, files, progress: Progress | None = None,
-                  client: str = "") -> AdminReport:
+                  caller: Caller | None = None) -> AdminReport:
         """`files`: (name, bytes) pairs, or a function giving them, called only once the password
         is right (an upload is not read for a caller who may not add it)."""
         def work() -> AdminReport:
             blobs = files() if callable(files) else files
             return self._then_update([r for name, data in blobs for r in self.library.add_upload(name, data)],
                                      progress)
-        return self._run("add_files", password, client, work)
+        return self._run("add_files", password, caller, work)
 
     def add_url(self, password: str | None, url: str, feed: bool = False,
-                progress: Progress | None = None, client: str = "") -> AdminReport:
-        return self._run("add_url", password, client, lambda: self._then_update(
+                progress: Progress | None = None, caller: Caller | None = None) -> AdminReport:
+        return self._run("add_url", password, caller, lambda: self._then_update(
             self.library.add_feed(url) if feed else [self.library.add_url(url)], progress))
 
     def delete(self, password: str | None, article_id: str, progress: Progress | None = None,
-               client: str = "") -> AdminReport:
-        return self._run("delete", password, client,
+               caller: Caller | None = None) -> AdminReport:
+        return self._run("delete", password, caller,
                          lambda: self._then_update([self.library.delete(article_id)], progress))
 
     def update(self, password: str | None, full: bool = False, progress: Progress | None = None,
-               client: str = "") -> AdminReport:
-        return self._run("update", password, client, lambda: self._update(AdminReport(), full, progress))
+               caller: Caller | None = None) -> AdminReport:
+        return self._run("update", password, caller, lambda: self._update(AdminReport(), full, progress))
 
     def _then_update(self, results: list[AddResult], progress: Progress | None) -> AdminReport:
         report = AdminReport(results)
@@ -169,16 +210,13 @@ class Admin:
     def _update(self, report: AdminReport, full: bool, progress: Progress | None) -> AdminReport:
         try:
             update = self.qa.update(full=full, progress=progress)
-        except NewsQAError as exc:
-            report.update_en = TEXTS["update_failed"]["en"].format(error=exc.message("en"))
-            report.update_vi = TEXTS["update_failed"]["vi"].format(error=exc.message("vi"))
-            return report
-        except (OSError, sqlite3.Error) as exc:
-            # A full disk or a locked database: the articles stay saved and the next update takes them.
+        except (NewsQAError, OSError, sqlite3.Error) as exc:
+            # A full disk or a locked database too: the articles stay saved and the next update takes them.
             log.warning("index update failed: %s", exc)
-            reason = f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
-            report.update_en = TEXTS["update_failed"]["en"].format(error=reason)
-            report.update_vi = TEXTS["update_failed"]["vi"].format(error=reason)
+            for lang in ("en", "vi"):
+                error = (exc.message(lang) if isinstance(exc, NewsQAError)
+                         else f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}")
+                setattr(report, f"update_{lang}", TEXTS["update_failed"][lang].format(error=error))
             return report
         report.update_en = TEXTS["updated"]["en"].format(summary=update.summary("en"))
         report.update_vi = TEXTS["updated"]["vi"].format(summary=update.summary("vi"))

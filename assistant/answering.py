@@ -104,7 +104,11 @@ class GateModel:
     @classmethod
     def load(cls, path: Path) -> GateModel:
         try:
-            return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+            model = cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+            sizes = {len(model.names), len(model.mean), len(model.scale), len(model.coef)}
+            if len(sizes) != 1 or not all(x > 0 for x in model.scale) or not 0 < model.threshold < 1:
+                raise ValueError("inconsistent weights")
+            return model
         except (OSError, ValueError, TypeError) as exc:
             raise InputError(f"NEWSQA_ANSWER_GATE={path}: not a gate model file ({exc}).",
                              f"NEWSQA_ANSWER_GATE={path}: không phải tệp mô hình cổng trả lời.") from exc
@@ -117,8 +121,8 @@ class GateModel:
 
 # Questions asking for a number or a date ("bao nhiêu", "năm nào", "how many", "when"): a sentence
 # without a digit rarely answers them.
-_ASKS_NUMBER = re.compile(r"\b(bao nhieu|may|nam nao|ngay nao|thang nao|khi nao|luc nao|how (many|much|long|old)"
-                          r"|what year|which year|when)\b")
+_ASKS_NUMBER = re.compile(r"\b(bao nhieu|nam nao|ngay nao|thang nao|khi nao|luc nao|how (many|much|long|old)"
+                          r"|what year|which year|when)\b|\bmấy\b")
 
 
 def gate_features(question: str, lang: str, ranked: list[ScoredSentence], retrieval: Retrieval) -> dict[str, float]:
@@ -126,7 +130,8 @@ def gate_features(question: str, lang: str, ranked: list[ScoredSentence], retrie
     index holds the way a raw score gap does: margins compare the best answer with its rivals."""
     best = ranked[0]
     hits = retrieval.hits
-    asks_number = float(bool(_ASKS_NUMBER.search(fold_diacritics(question).lower())))
+    lowered = question.lower()
+    asks_number = float(bool(_ASKS_NUMBER.search(f"{fold_diacritics(lowered)} {lowered}")))
     rivals = [s.score for s in ranked if s.candidate.article_id != best.candidate.article_id]
     english = float(lang == "en")
     features = {

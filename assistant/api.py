@@ -12,13 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from assistant.admin import Admin
+from assistant.admin import Admin, Caller
 from assistant.errors import AccessError, IndexMissingError, NewsQAError
 from assistant.library import ArticleRow
 from assistant.records import Citation, Hit
 from assistant.retrieval import SearchFilters
 from assistant.service import NewsQA
-from assistant.webguard import BodyLimit
+from assistant.webguard import BodyLimit, redact
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000
@@ -92,18 +92,6 @@ ERRORS = {code: {"model": ErrorOut} for code in (400, 403, 411, 413, 415, 503)}
 
 def _filters(sources, date_from, date_to, recent) -> SearchFilters:
     return SearchFilters.parse(sources or (), date_from or None, date_to or None, recent)
-
-
-def redact(text: str, settings) -> str:
-    """Error texts name files; a web client is told which store, not where it lives on the server."""
-    for folder, name in ((settings.index_dir, "<index>"), (settings.corpus_dir, "<corpus>"),
-                         (settings.model_cache_dir, "<model cache>")):
-        text = text.replace(str(folder), name)
-    return text
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 def create_api(qa: NewsQA, admin: Admin) -> FastAPI:
@@ -195,8 +183,12 @@ def create_api(qa: NewsQA, admin: Admin) -> FastAPI:
     @api.post("/api/articles", response_model=AdminOut, responses=ERRORS,
               summary="Add an article and update the index (admin)")
     def add_article(body: ArticleIn, request: Request, x_admin_password: str | None = Header(None)) -> dict:
-        return admin.add_text(x_admin_password, body.title, body.text, body.date, body.url, body.source,
-                              client=_client(request)).as_dict()
+        out = admin.add_text(x_admin_password, body.title, body.text, body.date, body.url, body.source,
+                             caller=Caller.of(request)).as_dict()
+        out["index_update"] = redact(out["index_update"], qa.settings)
+        for result in out["results"]:
+            result["message"] = redact(result["message"], qa.settings)
+        return out
 
     @api.get("/api/health", response_model=HealthOut, summary="Index version, article count and model")
     def health() -> dict:

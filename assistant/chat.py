@@ -15,6 +15,7 @@ from assistant.errors import NewsQAError
 from assistant.markup import html_link, md_answer, md_lines, md_link, md_text, plain
 from assistant.records import Answer, Citation, Hit
 from assistant.service import IndexStatus, NewsQA
+from assistant.webguard import redact
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def stream_answer(qa: NewsQA, message: str, history: list[dict], k: int, lang: s
             written += item
             yield history + [{"role": "assistant", "content": md_answer(written)}]
     except NewsQAError as exc:
-        yield history + [{"role": "assistant", "content": md_text(exc.message(lang))}]
+        yield history + [{"role": "assistant", "content": md_text(redact(exc.message(lang), qa.settings))}]
         return
     except Exception as exc:  # noqa: BLE001 - the chat must answer, never show a stack trace
         log.exception("ask failed")
@@ -184,9 +185,12 @@ def search_markdown(qa: NewsQA, query: str, k: int, lang: str, sources: list[str
 
     try:
         filters = SearchFilters.parse(sources, date_from, date_to, recent)
-        return hits_markdown(qa.search(query, k=int(k), filters=filters), lang)
     except NewsQAError as exc:
         return label("bad_date", lang, error=md_text(exc.message(lang)))
+    try:
+        return hits_markdown(qa.search(query, k=int(k), filters=filters), lang)
+    except NewsQAError as exc:
+        return md_text(redact(exc.message(lang), qa.settings))
 
 
 def hits_markdown(hits: list[Hit], lang: str) -> str:

@@ -3,7 +3,7 @@
 The model sees numbered passages and must answer only from them, in the question's language,
 citing [n]. Article text is wrapped as data and the instructions say so, so an article that
 says "ignore previous instructions" is just text. Markers that point at no passage are removed
-before the user sees the answer, and `safe_reply` makes a reply inert as Markdown.
+before the user sees the answer (assistant/markup.py makes the reply inert where it is rendered).
 
 A server is trusted for nothing: each reply is bounded in tokens asked, characters kept and
 total seconds, and what `rewrite` sends is bounded too."""
@@ -15,7 +15,6 @@ import re
 import time
 from collections.abc import Iterator
 
-from assistant.markup import md_answer
 from assistant.records import Citation
 from assistant.settings import Settings
 
@@ -92,13 +91,6 @@ def clean_markers(text: str, valid: set[int]) -> str:
 
 def cited(text: str) -> set[int]:
     return {int(n) for n in _MARKER.findall(text)}
-
-
-def safe_reply(text: str, valid: set[int]) -> str:
-    """The model's reply as text that renders as itself in Markdown: a passage may have talked the
-    model into writing an image or link whose URL carries the question or history, which the
-    browser would fetch. Only [n] markers to known passages stay live."""
-    return md_answer(clean_markers(text, valid))
 
 
 class LLMAnswerer:

@@ -15,19 +15,23 @@ from urllib.parse import quote, urlsplit
 # CommonMark lets any ASCII punctuation be backslash-escaped. These start inline syntax anywhere
 # (emphasis, code, links, images, tables, strike-through, math); "<" is gone after the HTML pass.
 _MD_SYNTAX = re.compile(r"([\\`*_{}\[\]()!|~$])")
-# These start block syntax only at the start of a line (headings, quotes, lists, setext rules).
-_LINE_START = re.compile(r"(?m)^(\s*)([#>+=\-]|\d+[.)])")
+# These start block syntax only at the start of a line (headings, quotes, lists, setext rules); in
+# "1." only the dot can carry the escape (a backslash before a digit would show).
+_LINE_START = re.compile(r"(?m)^(\s*)(\d+(?=\.)|)([#>+=\-.])")
 # Our own citation markers survive escaping ("[1]" stays readable); a marker followed by ":" or
 # "(" could start a reference definition or a link, so it stays escaped.
 _ESCAPED_MARKER = re.compile(r"\\\[(\d{1,3})\\\](?![\\]?[:(])")
-_UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()!|~$#>+=\-]|\d+[.)])")
+_UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()!|~$#>+=\-.:@])")
 _URL_SAFE = "/:?#[]@!$&'*+,;=%-._~"
+_AUTOLINK = re.compile(r":(?=//)|(?<=\bwww)\.|@", re.IGNORECASE)
 
 
 def md_text(text: object, keep_markers: bool = False) -> str:
     """`text` as literal Markdown: shows exactly what it says, renders nothing active."""
     escaped = _MD_SYNTAX.sub(r"\\\1", html.escape(str(text or ""), quote=False))
-    escaped = _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), escaped)
+    escaped = _LINE_START.sub(lambda m: f"{m.group(1)}{m.group(2)}\\{m.group(3)}", escaped)
+    # GFM links a bare "http://…", "www.…" or e-mail address by itself: from untrusted text, none.
+    escaped = _AUTOLINK.sub(lambda m: "\\" + m.group(0), escaped)
     return _ESCAPED_MARKER.sub(r"[\1]", escaped) if keep_markers else escaped
 
 
@@ -36,15 +40,10 @@ def md_lines(text: object, keep_markers: bool = False) -> str:
     return "  \n".join(md_text(line, keep_markers) for line in str(text or "").split("\n"))
 
 
-# GFM renders a bare "http://…" or "www.…" as a link by itself; in an answer only the cited
-# sources' links are ours to offer.
-_AUTOLINK = re.compile(r":(?=//)|(?<=\bwww)\.", re.IGNORECASE)
-
-
 def md_answer(text: object) -> str:
     """An answer (quoted sentences or an LLM reply) as literal Markdown: [n] markers kept, every
     other link, image or markup shown as text, line breaks kept."""
-    return _AUTOLINK.sub(lambda m: "\\" + m.group(0), md_lines(text, keep_markers=True))
+    return md_lines(text, keep_markers=True)
 
 
 def plain(text: str) -> str:

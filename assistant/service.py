@@ -34,7 +34,7 @@ from index.updater import UpdateReport, update_index
 log = logging.getLogger(__name__)
 # Bounds every entry point shares (web UI, gradio_client, JSON API, CLI, Python).
 MAX_K = 50
-# Earlier questions a follow-up is read with: the heuristic uses the last one, the LLM rewrite three.
+# Earlier questions kept for a follow-up: the heuristic and the LLM rewrite read at most the last three.
 MAX_HISTORY = 5
 # A period the question implies is dropped when its best passage's cosine trails the best match
 # outside it by more than this (or when it leaves no passage): the archive has nothing on it.
@@ -167,7 +167,8 @@ class NewsQA:
         becomes a publication-date filter relative to `now` (default: today), unless `filters`
         already sets dates. `mode` is "extractive" or "llm" (default: settings.answer_mode).
         `history` holds the previous questions of the conversation, oldest first: a follow-up
-        ("Ai trao giấy khen?", "what did he ask?") is retrieved together with the last one."""
+        ("Ai trao giấy khen?", "what did he ask?") is retrieved together with the conversation's
+        subject (assistant/followup.py)."""
         for item in self.ask_stream(question, k, ui_lang, filters, now, mode, stream=False, history=history):
             if isinstance(item, Answer):
                 return item

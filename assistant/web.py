@@ -4,6 +4,7 @@ Wiring only: behaviour lives in the other assistant modules. `newsqa serve`, `ma
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from pathlib import Path
@@ -12,7 +13,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402 - analytics must be off before gradio is imported
 
-from assistant.admin import Admin  # noqa: E402
+from assistant.admin import Admin, Caller  # noqa: E402
 from assistant.api import create_api  # noqa: E402
 from assistant.chat import (  # noqa: E402
     EXAMPLES,
@@ -29,7 +30,7 @@ from assistant.logs import configure_logging  # noqa: E402
 from assistant.markup import md_lines  # noqa: E402
 from assistant.service import NewsQA  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
-from assistant.webguard import SecurityHeaders  # noqa: E402
+from assistant.webguard import SecurityHeaders, redact  # noqa: E402
 
 log = logging.getLogger(__name__)
 SORTS = ("date", "title", "source", "chunks")
@@ -59,32 +60,29 @@ def build_app(qa: NewsQA, admin: Admin) -> gr.Blocks:
             text = action(lambda frac, desc: progress(frac, desc=desc)).message(lang)
         except NewsQAError as exc:
             text = exc.message(lang)
-        return md_lines(text), table(query, sort, lang), status_markdown(qa.status(), lang)
-
-    def client(request: gr.Request | None) -> str:
-        return request.client.host if request is not None and request.client else ""
+        return md_lines(redact(text, qa.settings)), table(query, sort, lang), status_markdown(qa.status(), lang)
 
     def add_pasted(password, title, text, date, url, source, lang, query, sort, request: gr.Request,
                    progress=gr.Progress()):
         return admin_action(lambda p: admin.add_text(password, title, text, date, url, source, p,
-                                                     client=client(request)), lang, query, sort, progress)
+                                                     caller=Caller.of(request)), lang, query, sort, progress)
 
     def add_uploaded(password, files, lang, query, sort, request: gr.Request, progress=gr.Progress()):
         def blobs():
             return [(Path(f).name, Path(f).read_bytes()) for f in files or []]
-        return admin_action(lambda p: admin.add_files(password, blobs, p, client=client(request)), lang, query, sort,
+        return admin_action(lambda p: admin.add_files(password, blobs, p, caller=Caller.of(request)), lang, query, sort,
                             progress)
 
     def add_from_url(password, url, feed, lang, query, sort, request: gr.Request, progress=gr.Progress()):
-        return admin_action(lambda p: admin.add_url(password, url or "", bool(feed), p, client=client(request)),
+        return admin_action(lambda p: admin.add_url(password, url or "", bool(feed), p, caller=Caller.of(request)),
                             lang, query, sort, progress)
 
     def delete_article(password, article_id, lang, query, sort, request: gr.Request, progress=gr.Progress()):
-        return admin_action(lambda p: admin.delete(password, (article_id or "").strip(), p, client=client(request)),
+        return admin_action(lambda p: admin.delete(password, (article_id or "").strip(), p, caller=Caller.of(request)),
                             lang, query, sort, progress)
 
     def update_index(password, full, lang, query, sort, request: gr.Request, progress=gr.Progress()):
-        return admin_action(lambda p: admin.update(password, bool(full), p, client=client(request)), lang, query,
+        return admin_action(lambda p: admin.update(password, bool(full), p, caller=Caller.of(request)), lang, query,
                             sort, progress)
 
     with gr.Blocks(title=label("title", lang0), analytics_enabled=False) as demo:
@@ -244,12 +242,20 @@ def prepare(settings: Settings) -> NewsQA:
     return qa
 
 
+def _host_form(host: str) -> str:
+    """As a Host header writes it: an IPv6 literal in brackets."""
+    try:
+        return f"[{host}]" if ipaddress.ip_address(host.strip("[]")).version == 6 else host
+    except ValueError:
+        return host
+
+
 def trusted_hosts(settings: Settings) -> list[str]:
     extra = [h.strip() for h in settings.trusted_hosts.split(",") if h.strip()]
     if "*" in extra or (settings.host in ("0.0.0.0", "::") and not extra):
         return ["*"]
     own = [] if settings.host in ("0.0.0.0", "::") else [settings.host]
-    return ["localhost", "127.0.0.1", "::1", *own, *extra]
+    return [_host_form(h) for h in ["localhost", "127.0.0.1", "::1", *own, *extra]]
 
 
 def create_server(qa: NewsQA):

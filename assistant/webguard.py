@@ -5,8 +5,10 @@ security headers (Content-Security-Policy) on every response."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,14 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"SAMEORIGIN"),
 ]
 BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+def redact(text: str, settings) -> str:
+    """Messages name files; a web client is told which store, not where it lives on the server."""
+    for folder, name in ((settings.index_dir, "<index>"), (settings.corpus_dir, "<corpus>"),
+                         (settings.model_cache_dir, "<model cache>")):
+        text = text.replace(str(Path(folder).resolve()), name).replace(str(folder), name)
+    return text
 
 
 async def _reply(send, status: int, message: str, headers: list | None = None) -> None:
@@ -55,11 +65,13 @@ class BodyLimit:
     """Reads a request's body before the app does, counting bytes as they arrive, and answers 413
     past the limit of its path (`limits`: path prefix -> bytes, longest prefix first; else
     `default`). A request with both Content-Length and Transfer-Encoding (a smuggling shape) is
-    refused; `require_length` prefixes refuse a body of unstated size (411)."""
+    refused; `require_length` prefixes refuse a body of unstated size (411). The whole body must
+    arrive within `seconds` (408 after): a sender trickling bytes holds its buffer that long at most."""
 
     def __init__(self, app, default: int, limits: dict[str, int] | None = None,
-                 require_length: tuple[str, ...] = ()) -> None:
+                 require_length: tuple[str, ...] = (), seconds: float = 30.0) -> None:
         self.app = app
+        self.seconds = seconds
         self.default = default
         self.limits = sorted((limits or {}).items(), key=lambda kv: -len(kv[0]))
         self.require_length = require_length
@@ -81,8 +93,12 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             return await _reply(send, 413, f"Request body over {limit} bytes.")
         chunks, size = [], 0
+        deadline = asyncio.get_running_loop().time() + self.seconds
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+            except TimeoutError:
+                return await _reply(send, 408, f"The request body did not arrive within {self.seconds:g} s.")
             if message["type"] != "http.request":
                 return  # the client left
             size += len(message.get("body", b""))

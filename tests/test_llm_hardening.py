@@ -122,10 +122,17 @@ EVIL = (
 )
 
 
+def safe_reply(text: str, valid: set[int]) -> str:
+    """What the chat shows of a reply: unknown markers removed, the rest rendered inert."""
+    from assistant.markup import md_answer
+
+    return md_answer(llm_mod.clean_markers(text, valid))
+
+
 def test_safe_reply_renders_as_plain_text():
     from markdown_it import MarkdownIt
 
-    safe = llm_mod.safe_reply(EVIL, {1})
+    safe = safe_reply(EVIL, {1})
     out = MarkdownIt("commonmark").render(safe)
     assert "<img" not in out and "<script" not in out and "<a " not in out and "href" not in out, out
     assert "Answer [1]." in out and "[7]" not in out and "https://evil.example/?q=secret" in out
@@ -135,7 +142,7 @@ def test_safe_reply_renders_as_plain_text():
 
 
 def test_safe_reply_keeps_plain_answers():
-    assert llm_mod.safe_reply("Answer [1].", {1}) == "Answer [1]."
+    assert safe_reply("Answer [1].", {1}) == "Answer [1]."
     text = "Sư đoàn 346 tổ chức hội nghị [1].\nĐại tá Lương Thanh Bình trao giấy khen [2] [5]."
     # Line breaks are kept as Markdown hard breaks.
-    assert llm_mod.safe_reply(text, {1, 2}) == text.replace(" [5]", "").replace("\n", "  \n")
+    assert safe_reply(text, {1, 2}) == text.replace(" [5]", "").replace("\n", "  \n")

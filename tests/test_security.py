@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from assistant.admin import Admin
+from assistant.admin import Admin, Caller
 from assistant.errors import AccessError
 from assistant.library import ADDED_DIR, Library
 from assistant.service import MAX_K, NewsQA
@@ -94,11 +94,15 @@ def test_queries_in_threads_while_updates_publish_new_versions(tmp_path, base_se
                              f"năm nay đạt {i + 10} nghìn tấn, tăng so với năm trước.", "2024-06-20")
             qa.update()
             versions.add(current_version(settings.index_dir).name)
+            # Let the readers run against every version before the next publish.
+            target, waited = answered[0] + 4, time.monotonic()
+            while answered[0] < target and time.monotonic() - waited < 60 and not errors:
+                time.sleep(0.05)
     finally:
         done.set()
         for t in threads:
             t.join(timeout=120)
-    assert len(versions) == 8 and answered[0] > 20
+    assert len(versions) == 8 and answered[0] >= 32
     assert not errors, f"{len(errors)} failed requests, first: {errors[0]!r}"
     # The race made deterministic: a request still holding the old version when a new one is opened.
     held = qa.index()
@@ -156,12 +160,12 @@ def test_wrong_passwords_are_rate_limited(own_index, embedder):
     admin = Admin(NewsQA(own_index, embedder=embedder))
     for _ in range(5):
         with pytest.raises(AccessError, match="Wrong"):
-            admin.update("guess", client="10.1.2.3")
+            admin.update("guess", caller=Caller("10.1.2.3"))
     with pytest.raises(AccessError, match="Too many"):
-        admin.update(PASSWORD, client="10.1.2.3")
+        admin.update(PASSWORD, caller=Caller("10.1.2.3"))
     # Another client is not locked out by the first one's guesses.
     with pytest.raises(AccessError, match="Wrong"):
-        admin.update("guess", client="10.9.9.9")
+        admin.update("guess", caller=Caller("10.9.9.9"))
 
 
 def test_foreign_host_headers_are_refused(server):
@@ -213,7 +217,7 @@ def test_uploads_are_not_read_before_the_password_is_checked(own_index, embedder
     admin = Admin(NewsQA(own_index, embedder=embedder))
     read = []
     with pytest.raises(AccessError):
-        admin.add_files("wrong", lambda: read.append(1) or [], client="10.5.5.5")
+        admin.add_files("wrong", lambda: read.append(1) or [], caller=Caller("10.5.5.5"))
     assert not read
 
 
@@ -281,8 +285,8 @@ def test_admin_actions_are_logged_without_the_password(own_index, embedder, capl
     admin = Admin(NewsQA(own_index, embedder=embedder))
     with caplog.at_level(logging.INFO, logger="assistant.admin"):
         with pytest.raises(AccessError):
-            admin.update("not-the-password", client="10.7.7.7")
-        admin.update(PASSWORD, client="10.7.7.8")
+            admin.update("not-the-password", caller=Caller("10.7.7.7"))
+        admin.update(PASSWORD, caller=Caller("10.7.7.8"))
     events = [getattr(r, "fields", {}) for r in caplog.records if getattr(r, "fields", {}).get("event") == "admin"]
     assert [(e["action"], e["client"], e["outcome"].split(":")[0]) for e in events] == [
         ("update", "10.7.7.7", "refused"), ("update", "10.7.7.8", "done")]
@@ -346,3 +350,82 @@ def test_duplicate_detection_does_not_refingerprint_the_corpus_after_an_update(t
     assert lib.add_text("Bản sao", ARTICLE["text"]).status == "duplicate"
     near = lib.add_text(ARTICLE["title"], ARTICLE["text"] + " Nhà máy mới.")
     assert near.status == "added" and near.similar_to
+
+
+def test_a_proxied_or_publicly_named_server_needs_a_password(own_index, embedder):
+    open_loopback = Admin(NewsQA(own_index.with_(admin_password=""), embedder=embedder))
+    with pytest.raises(AccessError, match="NEWSQA_ADMIN_PASSWORD"):
+        open_loopback.update(None, caller=Caller("127.0.0.1", forwarded=True))  # nginx in front
+    named = Admin(NewsQA(own_index.with_(admin_password="", trusted_hosts="news.example.org"), embedder=embedder))
+    assert named.disabled
+
+
+def test_concurrent_wrong_passwords_cannot_slip_past_the_limit(own_index, embedder):
+    admin = Admin(NewsQA(own_index, embedder=embedder))
+    outcomes: list[str] = []
+
+    def guess() -> None:
+        try:
+            admin.authorize("guess", Caller("2001:db8::1"))
+        except AccessError as exc:
+            outcomes.append(str(exc).split()[0])
+
+    threads = [threading.Thread(target=guess) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("Wrong") == 5 and outcomes.count("Too") == 15
+    # The rest of the same /64 is the same client.
+    with pytest.raises(AccessError, match="Too many"):
+        admin.authorize(PASSWORD, Caller("2001:db8::ffff"))
+
+
+def test_ipv6_loopback_host_headers_are_accepted(server):
+    port = urlsplit(server).port
+    status, _, _ = raw(server, "GET", "/api/health", {"Host": f"[::1]:{port}"})
+    assert status == 200
+
+
+def test_a_trickled_body_is_cut_off():
+    import asyncio
+
+    from assistant.webguard import BodyLimit
+
+    sent: list[dict] = []
+
+    async def never(*args):
+        raise AssertionError("the app must not be called")
+
+    async def trickle():
+        await asyncio.sleep(0.2)
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/ask", "headers": [(b"content-length", b"100")]}
+    started = time.perf_counter()
+    asyncio.run(BodyLimit(never, default=1000, seconds=1.0)(scope, trickle, send))
+    assert sent[0]["status"] == 408 and time.perf_counter() - started < 3
+
+
+def test_rendered_text_shows_as_written_and_links_nothing():
+    from markdown_it import MarkdownIt
+
+    from assistant.markup import md_text, plain
+
+    for text in ("2. Kết luận của hội nghị", "1) Thứ nhất", "# Tiêu đề", "- gạch đầu dòng"):
+        html = MarkdownIt("commonmark").render(md_text(text))
+        assert html.strip() == f"<p>{text}</p>" and plain(md_text(text)) == text
+    escaped = md_text("xem https://evil.example/a, www.evil.vn hoặc hỏi a@evil.vn")
+    assert "https\\://" in escaped and "www\\." in escaped and "a\\@evil" in escaped
+
+
+def test_chat_and_search_errors_name_no_server_paths(own_index, embedder, tmp_path):
+    from assistant.chat import search_markdown, stream_answer
+
+    missing = NewsQA(own_index.with_(index_dir=tmp_path / "no-index-here"), embedder=embedder)
+    final = list(stream_answer(missing, GUIDING_VI, [], 5, "vi"))[-1]
+    shown = final[-1]["content"] + search_markdown(missing, "Nghị quyết", 5, "vi")
+    assert str(tmp_path) not in shown and "index" in shown.lower()
