@@ -18,8 +18,11 @@ log = logging.getLogger(__name__)
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' blob:; connect-src 'self'; "
        "frame-ancestors 'self'; form-action 'self'; base-uri 'self'; object-src 'none'")
+# FastAPI's Swagger page (/api/docs) loads its script and styles from this CDN; that page alone may.
+DOCS_CDN = "https://cdn.jsdelivr.net"
+DOCS_CSP = CSP.replace("script-src 'self'", f"script-src 'self' {DOCS_CDN}").replace(
+    "style-src 'self'", f"style-src 'self' {DOCS_CDN}")
 SECURITY_HEADERS = [
-    (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"SAMEORIGIN"),
@@ -51,11 +54,13 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
+        csp = (DOCS_CSP if scope["path"] == "/api/docs" else CSP).encode()
+
         async def with_headers(message):
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []),
-                                      *((k, v) for k, v in SECURITY_HEADERS if k not in present)]
+                ours = [(b"content-security-policy", csp), *SECURITY_HEADERS]
+                message["headers"] = [*message.get("headers", []), *((k, v) for k, v in ours if k not in present)]
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -429,3 +429,10 @@ def test_chat_and_search_errors_name_no_server_paths(own_index, embedder, tmp_pa
     final = list(stream_answer(missing, GUIDING_VI, [], 5, "vi"))[-1]
     shown = final[-1]["content"] + search_markdown(missing, "Nghị quyết", 5, "vi")
     assert str(tmp_path) not in shown and "index" in shown.lower()
+
+
+def test_the_api_docs_page_may_load_swagger_and_nothing_else_may(server):
+    _, docs, _ = raw(server, "GET", "/api/docs", {})
+    _, page, _ = raw(server, "GET", "/", {})
+    assert "cdn.jsdelivr.net" in docs["content-security-policy"]
+    assert "cdn.jsdelivr.net" not in page["content-security-policy"] and "img-src 'self'" in page["content-security-policy"]
