@@ -15,10 +15,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Xin lỗi, tôi không tìm thấy thông tin liên quan trong các bài báo hiện có.",
         "en": "Sorry, I could not find relevant information in the indexed news articles.",
     },
-    "no_index": {
-        "vi": "Chưa có chỉ mục. Hãy dựng chỉ mục trước (newsqa index build).",
-        "en": "There is no index yet. Build it first (newsqa index build).",
-    },
     "date_filter": {
         "vi": "Chỉ tìm trong các bài đăng từ {start} đến {end} (“{expression}”).",
         "en": "Searching only articles published from {start} to {end} (“{expression}”).",

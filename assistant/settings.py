@@ -42,7 +42,6 @@ class Settings:
     answer_sentences: int = 3
     # A fitted answer/refuse model (bench/answers.py fit) instead of the fixed relevance rule; "" = the rule.
     answer_gate: str = ""
-    min_relevance: float = 0.80
     max_question_chars: int = 2000
     answer_mode: str = "extractive"  # extractive | llm (llm needs llm_base_url and llm_model)
     llm_base_url: str = ""  # any OpenAI-compatible server: Ollama, vLLM, llama.cpp ...

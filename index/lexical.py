@@ -106,11 +106,6 @@ class LexicalIndex:
         df = int(self.df[j]) if j is not None and j < len(self.df) else 0
         return math.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))
 
-    def search(self, query_tokens: list[str], k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(chunk_ids, scores) of the top k, best first; empty when no token is known.
-        `allowed` (chunk ids) restricts the result."""
-        return self.top(self.scores(query_tokens, allowed), k)
-
     def top(self, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(chunk_ids, scores) of the k best positive entries of a `scores` array, best first."""
         if len(scores) == 0 or not scores.any():

@@ -18,7 +18,6 @@ class VectorStore(Protocol):
     dimension: int
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
-    def remove(self, ids: np.ndarray) -> int: ...
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
     def reconstruct(self, id_: int) -> np.ndarray: ...
     def __len__(self) -> int: ...
@@ -59,9 +58,6 @@ class FaissStore:
         if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
             raise IndexStateError(f"Vectors of shape {vectors.shape} do not fit a {self.dimension}-d store.")
         self.index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
-
-    def remove(self, ids: np.ndarray) -> int:
-        return int(self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top k by inner product; `allowed` restricts the search to those ids (exact, not post-filtered)."""
