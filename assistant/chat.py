@@ -75,6 +75,11 @@ def label(key: str, lang: str, **kwargs: object) -> str:
     return table.get(lang, table["en"]).format(**kwargs)
 
 
+def shown_error(qa: NewsQA, exc: NewsQAError, lang: str) -> str:
+    """A domain error as the page shows it: literal text, server paths named, not spelled out."""
+    return md_text(redact(exc.message(lang), qa.settings))
+
+
 def status_markdown(status: IndexStatus, lang: str) -> str:
     if not status.ready:
         return label("status_missing", lang)
@@ -156,7 +161,7 @@ def stream_answer(qa: NewsQA, message: str, history: list[dict], k: int, lang: s
             written += item
             yield history + [{"role": "assistant", "content": md_answer(written)}]
     except NewsQAError as exc:
-        yield history + [{"role": "assistant", "content": md_text(redact(exc.message(lang), qa.settings))}]
+        yield history + [{"role": "assistant", "content": shown_error(qa, exc, lang)}]
         return
     except Exception as exc:  # noqa: BLE001 - the chat must answer, never show a stack trace
         log.exception("ask failed")
@@ -190,7 +195,7 @@ def search_markdown(qa: NewsQA, query: str, k: int, lang: str, sources: list[str
     try:
         return hits_markdown(qa.search(query, k=int(k), filters=filters), lang)
     except NewsQAError as exc:
-        return md_text(redact(exc.message(lang), qa.settings))
+        return shown_error(qa, exc, lang)
 
 
 def hits_markdown(hits: list[Hit], lang: str) -> str:

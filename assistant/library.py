@@ -143,11 +143,9 @@ class Library:
         self._lock = threading.Lock()
         self._known_version: str | None = None
         self._by_hash: dict[str, str] = {}  # text hash -> title, indexed or waiting
-        self._pending: set[str] = set()  # text hashes saved in the corpus but not in the live index
         self._indexed: dict[str, _Entry] = {}  # the live version's articles
         self._waiting: dict[str, _Entry] = {}  # files in added/ that no version holds yet
         self._near = NearDuplicateIndex()
-        self._titles: dict[str, str] = {}
 
     @property
     def corpus_dir(self) -> Path:
@@ -242,7 +240,7 @@ class Library:
             if key in self._by_hash:
                 # A copy saved by an add whose index update failed is pending: the retry must index it.
                 return AddResult("duplicate", title=article.title, duplicate_of=self._by_hash[key],
-                                 pending=key in self._pending)
+                                 pending=any(e.text_hash == key for e in self._waiting.values()))
             near = self._near.similar(fingerprint_text(article.title, article.text))
             try:
                 path = write_article(article, self.corpus_dir / ADDED_DIR)
@@ -250,12 +248,11 @@ class Library:
                 return _failure(InputError(f"Could not save the article: {exc}", f"Không lưu được bài viết: {exc}"),
                                 article.title)
             self._by_hash[key] = article.title
-            self._pending.add(key)
             self._waiting[path.stem] = self._remember(replace(article, id=path.stem), article.content_hash)
             log.info("added article %s", path.name)
             return AddResult("added", title=article.title, article_id=path.stem,
                              path=str(path.relative_to(self.corpus_dir)),
-                             similar_to=[self._titles.get(k, k) for k, _ in near])
+                             similar_to=[self._title(k) for k, _ in near])
 
     def _refresh(self) -> None:
         """Fingerprints of the indexed articles and of files added since. Kept across versions: a
@@ -297,7 +294,7 @@ class Library:
                             self._waiting[a.id] = self._remember(a, a.content_hash)
                     except (CorpusError, OSError):
                         continue
-        self._by_hash, self._pending = {}, {e.text_hash for e in self._waiting.values()}
+        self._by_hash = {}
         for entry in [*self._indexed.values(), *self._waiting.values()]:
             self._by_hash.setdefault(entry.text_hash, entry.title)
         self._known_version = version
@@ -306,13 +303,15 @@ class Library:
         if article.id in self._near.hashes:
             self._near.remove(article.id)
         self._near.add(article.id, fingerprint_text(article.title, article.text))
-        self._titles[article.id] = article.title
         return _Entry(article.id, article.title, content_hash, text_hash(article.text))
+
+    def _title(self, article_id: str) -> str:
+        entry = self._waiting.get(article_id) or self._indexed.get(article_id)
+        return entry.title if entry else article_id
 
     def _forget(self, entry: _Entry) -> None:
         if entry.id in self._near.hashes:
             self._near.remove(entry.id)
-        self._titles.pop(entry.id, None)
 
     # -- deleting ------------------------------------------------------------------------------
     def delete(self, article_id: str) -> AddResult:

@@ -99,13 +99,15 @@ class Scored:
 @dataclass(frozen=True)
 class Candidates:
     """Passages to fuse, with both sides' scores for each (dense: cosine; lexical: BM25, 0 where
-    it matched nothing). `confidence` is None when the lexical side found nothing at all."""
+    it matched nothing). `confidence` is None when the lexical side found nothing at all;
+    `lexical_discount` scales the lexical side for questions it reads poorly (English)."""
 
     ids: list[int]
     dense: np.ndarray
     lexical: np.ndarray
     confidence: float | None
     dense_weight: float
+    lexical_discount: float = 1.0
 
 
 def fuse(pool: Candidates) -> np.ndarray:
@@ -113,7 +115,7 @@ def fuse(pool: Candidates) -> np.ndarray:
     d, lx = pool.dense, pool.lexical
     dn = (d - d.min()) / (d.max() - d.min() + 1e-9)
     ln = lx / (lx.max() + 1e-9)
-    return pool.dense_weight * dn + LEXICAL_WEIGHT * (pool.confidence or 0.0) * ln
+    return pool.dense_weight * dn + LEXICAL_WEIGHT * pool.lexical_discount * (pool.confidence or 0.0) * ln
 
 
 class Retriever:
@@ -144,7 +146,7 @@ class Retriever:
         if query_vector is None:
             query_vector = self.encode([request.query])[0]
         fetch = max(50, request.k * max(4, request.max_per_article * 2))
-        ranked = self.rank(request.query, query_vector, fetch, request.mode, request.filters)
+        ranked, confidence = self._ranked(request.query, query_vector, fetch, request.mode, request.filters)
         dense = np.array([s.dense for s in ranked if s.dense], dtype=np.float32)
         gap = float(dense.max() - np.median(dense)) if len(dense) else 0.0
         hits = self._diversify(ranked, request)
@@ -152,33 +154,38 @@ class Retriever:
             return Retrieval(hits, gap)
         best_dense = max(ranked, key=lambda s: s.dense)
         best_lexical = max(ranked, key=lambda s: s.lexical)
-        confidence = (self.lexical_confidence(analyze_query(request.query, bigrams=False), best_lexical.chunk_id)
-                      if best_lexical.lexical > 0 else 0.0)
         return Retrieval(hits, gap, best_dense.dense, float(best_dense.chunk_id == best_lexical.chunk_id),
                          confidence)
 
     def rank(self, query: str, qv: np.ndarray, fetch: int, mode: str = "hybrid",
              filters: SearchFilters | None = None) -> list[Scored]:
-        filters = filters or SearchFilters()
-        ranked = self._rank(query, qv, fetch, mode, filters)
-        return self._prefer_recent(ranked) if filters.prefer_recent else ranked
+        return self._ranked(query, qv, fetch, mode, filters)[0]
 
-    def _rank(self, query: str, qv: np.ndarray, fetch: int, mode: str, filters: SearchFilters) -> list[Scored]:
+    def _ranked(self, query: str, qv: np.ndarray, fetch: int, mode: str,
+                filters: SearchFilters | None) -> tuple[list[Scored], float]:
+        """The ranking, and the lexical confidence fusion weighed it with (0 outside hybrid mode)."""
+        filters = filters or SearchFilters()
+        ranked, confidence = self._rank(query, qv, fetch, mode, filters)
+        return (self._prefer_recent(ranked) if filters.prefer_recent else ranked), confidence
+
+    def _rank(self, query: str, qv: np.ndarray, fetch: int, mode: str,
+              filters: SearchFilters) -> tuple[list[Scored], float]:
         allowed = None
         if filters.restricts:
             allowed = np.asarray(
                 self.index.db.chunk_ids_where(filters.sources, filters.date_from, filters.date_to), dtype=np.int64)
         if mode == "dense":
-            return [Scored(i, s, s, 0.0) for i, s in self._dense_top(qv, fetch, allowed).items()]
+            return [Scored(i, s, s, 0.0) for i, s in self._dense_top(qv, fetch, allowed).items()], 0.0
         if mode == "lexical":
             lexical = self._lexical_top(query, fetch, allowed)[1]
-            return [Scored(i, s, 0.0, s) for i, s in lexical.items()]
+            return [Scored(i, s, 0.0, s) for i, s in lexical.items()], 0.0
         pool = self.candidates(query, qv, fetch, allowed)
         if pool.confidence is None:
-            return [Scored(i, float(s), float(s), 0.0) for i, s in zip(pool.ids, pool.dense)]
+            return [Scored(i, float(s), float(s), 0.0) for i, s in zip(pool.ids, pool.dense)], 0.0
         fused = fuse(pool)
         order = np.argsort(-fused)
-        return [Scored(pool.ids[i], float(fused[i]), float(pool.dense[i]), float(pool.lexical[i])) for i in order]
+        ranked = [Scored(pool.ids[i], float(fused[i]), float(pool.dense[i]), float(pool.lexical[i])) for i in order]
+        return ranked, pool.confidence
 
     def candidates(self, query: str, qv: np.ndarray, fetch: int, allowed: np.ndarray | None = None) -> Candidates:
         """The union of the dense and the lexical top `fetch`, each passage scored by both sides
@@ -189,9 +196,7 @@ class Retriever:
             return Candidates(list(dense), np.array(list(dense.values()), dtype=np.float32),
                               np.zeros(len(dense), np.float32), None, 1.0)
         confidence = self.lexical_confidence(analyze_query(query, bigrams=False), next(iter(lexical)))
-        dense_weight = self.dense_weight(query, confidence)
-        if detect_language(query) == "en":
-            confidence *= ENGLISH_LEXICAL_DISCOUNT
+        discount = ENGLISH_LEXICAL_DISCOUNT if detect_language(query) == "en" else 1.0
         ids = list(dict.fromkeys([*dense, *lexical]))
         d = np.array([dense.get(c, np.nan) for c in ids], dtype=np.float32)
         missing = np.isnan(d)
@@ -199,7 +204,7 @@ class Retriever:
             d[missing] = self._dense_scores(qv, [c for c, m in zip(ids, missing) if m])
         pos = np.searchsorted(self.index.lexical.ids, ids)
         lx = lex_all[np.clip(pos, 0, len(lex_all) - 1)]
-        return Candidates(ids, d, lx, confidence, dense_weight)
+        return Candidates(ids, d, lx, confidence, self.dense_weight(query, confidence), discount)
 
     def _dense_top(self, qv: np.ndarray, fetch: int, allowed: np.ndarray | None) -> dict[int, float]:
         scores, ids = self.index.store.search(qv[None, :], fetch, allowed)

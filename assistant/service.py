@@ -208,9 +208,8 @@ class NewsQA:
                                        started)
                     return
         extract = ctx.extractive()
-        answer = self._finish(ctx, extract.answer, extract.citations, extract.found, notices, "extractive", started)
-        answer.gate = extract.gate
-        yield answer
+        yield self._finish(ctx, extract.answer, extract.citations, extract.found, notices, "extractive", started,
+                           extract.gate)
 
     def _prepare(self, question, k, ui_lang, filters, now, history: list[str],
                  use_llm: bool = False) -> _Context | Answer:
@@ -294,7 +293,7 @@ class NewsQA:
 
     @staticmethod
     def _finish(ctx: _Context, text: str, citations: list[Citation], found: bool, notices: list[str], mode: str,
-                started: float) -> Answer:
+                started: float, gate=None) -> Answer:
         seconds = time.perf_counter() - started
         # What was asked stays private: the log has sizes and outcomes, not the question.
         log.info("question answered", extra={"fields": {
@@ -302,7 +301,7 @@ class NewsQA:
             "citations": len(citations), "mode": mode, "found": found, "followup": ctx.context is not None,
             "latency_ms": round(seconds * 1000, 1)}})
         return Answer(ctx.question, text, ctx.lang, citations, ctx.hits, found, notice=" ".join(notices), mode=mode,
-                      seconds=seconds)
+                      seconds=seconds, gate=gate)
 
 
 def _period_text(filters: SearchFilters, lang: str) -> str:
