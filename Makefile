@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # otherwise pip pulls a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup run test lint bench clean-index
+.PHONY: setup run test test-fast lint bench clean-index
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ run: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# The fast tier: logic, library, JSON API and CLI over a deterministic fake embedder (tests/fast),
+# no model and no browser, under a minute. `make test` (the full suite) is what CI runs.
+test-fast: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q tests/fast
 
 lint: setup
 	$(BIN)/ruff check .

@@ -14,16 +14,12 @@ from dataclasses import dataclass, field
 
 from assistant.errors import AccessError, NewsQAError
 from assistant.library import AddResult, Library
+from assistant.messages import t
 from assistant.service import NewsQA
 from index.builder import Progress
 
 log = logging.getLogger(__name__)
 
-TEXTS = {
-    "updated": {"en": "Index updated: {summary}", "vi": "Đã cập nhật chỉ mục: {summary}"},
-    "update_failed": {"en": "The index was not updated: {error}", "vi": "Chưa cập nhật được chỉ mục: {error}"},
-    "nothing": {"en": "Nothing was added.", "vi": "Không có bài nào được thêm."},
-}
 # Wrong passwords a client may send per window before it is told to wait (no guessing at speed).
 MAX_FAILURES = 5
 FAILURE_WINDOW = 60.0
@@ -113,7 +109,7 @@ class AdminReport:
         update = self.update_vi if lang == "vi" else self.update_en
         if update:
             lines.append(update)
-        return "\n".join(lines) or TEXTS["nothing"][lang if lang in ("en", "vi") else "en"]
+        return "\n".join(lines) or t("admin_nothing", lang)
 
     def as_dict(self) -> dict:
         return {"results": [r.as_dict() for r in self.results], "index_update": self.update_en}
@@ -142,22 +138,17 @@ class Admin:
         caller = caller or Caller()
         if self.disabled or (not self.protected and caller.forwarded):
             self._log(action, caller, "refused: no password on a public server")
-            raise AccessError(
-                "Adding, deleting and rebuilding are disabled: this server is reachable from other machines "
-                "and NEWSQA_ADMIN_PASSWORD is not set.",
-                "Chức năng thêm, xóa và dựng lại chỉ mục đang tắt: máy chủ này truy cập được từ máy khác "
-                "mà chưa đặt NEWSQA_ADMIN_PASSWORD.")
+            raise AccessError("admin_disabled")
         expected = self.qa.settings.admin_password
         if not expected:
             return
         wait = self.guard.attempt(caller.key)
         if wait:
             self._log(action, caller, "refused: too many wrong passwords")
-            raise AccessError(f"Too many wrong passwords; try again in {wait:.0f} s.",
-                              f"Nhập sai mật khẩu quá nhiều lần; hãy thử lại sau {wait:.0f} giây.")
+            raise AccessError("admin_too_many_failures", wait=wait)
         if not hmac.compare_digest((password or "").encode(), expected.encode()):
             self._log(action, caller, "refused: wrong password")
-            raise AccessError("Wrong or missing admin password.", "Sai hoặc thiếu mật khẩu quản trị.")
+            raise AccessError("admin_wrong_password")
         self.guard.succeeded(caller.key)
 
     @staticmethod
@@ -203,6 +194,67 @@ class Admin:
                caller: Caller | None = None) -> AdminReport:
         return self._run("update", password, caller, lambda: self._update(AdminReport(), full, progress))
 
+    # -- feed subscriptions (assistant/feeds.py) ------------------------------------------------
+    scheduler = None  # the FeedScheduler of a serving process, told when subscriptions change
+    _feeds_lock = threading.Lock()  # one poller per Admin, however many requests ask for it at once
+
+    @property
+    def feeds(self):
+        """The subscriptions of this index; polls save through this admin's Library and update with its NewsQA.
+        Made once, under a lock: two requests (or a request and the scheduler's start) get the same poller."""
+        poller = self.__dict__.get("_feeds")
+        if poller is None:
+            with self._feeds_lock:
+                poller = self.__dict__.get("_feeds")
+                if poller is None:
+                    from assistant.feeds import FeedPoller
+
+                    poller = self._feeds = FeedPoller(self.qa.settings, library=self.library, qa=self.qa)
+        return poller
+
+    def _feed_action(self, action: str, password: str | None, caller: Caller | None, work, **details):
+        """Authorize, do, and write the audit line: "done", or why it was refused (written by
+        `authorize`) or failed."""
+        caller = caller or Caller()
+        self.authorize(password, caller, action)
+        try:
+            report = work()
+        except Exception as exc:
+            error = exc.key if isinstance(exc, NewsQAError) else type(exc).__name__
+            self._log(action, caller, "failed", **details, error=error, reason=str(exc)[:300])
+            raise
+        self._log(action, caller, "done", **details, polls=[p.status for p in report.polls])
+        if self.scheduler is not None:
+            self.scheduler.sync()
+        return report
+
+    def feed_add(self, password: str | None, url: str, every: str | float | None = None, source: str = "",
+                 full_text: bool = False, caller: Caller | None = None):
+        from assistant.feeds import FeedReport, format_interval
+
+        def work():
+            feed = self.feeds.subscribe(url, every, source, full_text)
+            return FeedReport(feed=feed).say("feed_subscribed", id=feed.id, url=feed.url,
+                                             every=format_interval(feed.every))
+        return self._feed_action("feed_add", password, caller, work, url=(url or "")[:300])
+
+    def feed_remove(self, password: str | None, feed_id: int, caller: Caller | None = None):
+        from assistant.feeds import FeedReport
+
+        def work():
+            feed = self.feeds.unsubscribe(feed_id)
+            return FeedReport(feed=feed).say("feed_removed", id=feed.id, url=feed.url)
+        return self._feed_action("feed_remove", password, caller, work, feed=feed_id)
+
+    def feed_poll(self, password: str | None, feed_id: int | None = None, caller: Caller | None = None):
+        """Poll one feed (or all) now, with its index update."""
+        from assistant.feeds import FeedReport
+
+        def work():
+            polls = self.feeds.poll_all() if feed_id is None else self.feeds.poll_many([feed_id])
+            return FeedReport(polls=polls)
+        return self._feed_action("feed_poll", password, caller, work, feed=feed_id)
+
     def _then_update(self, results: list[AddResult], progress: Progress | None) -> AdminReport:
         report = AdminReport(results)
         return self._update(report, False, progress) if report.changed else report
@@ -216,8 +268,8 @@ class Admin:
             for lang in ("en", "vi"):
                 error = (exc.message(lang) if isinstance(exc, NewsQAError)
                          else f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}")
-                setattr(report, f"update_{lang}", TEXTS["update_failed"][lang].format(error=error))
+                setattr(report, f"update_{lang}", t("admin_update_failed", lang, error=error))
             return report
-        report.update_en = TEXTS["updated"]["en"].format(summary=update.summary("en"))
-        report.update_vi = TEXTS["updated"]["vi"].format(summary=update.summary("vi"))
+        report.update_en = t("admin_updated", "en", summary=update.summary_text())
+        report.update_vi = t("admin_updated", "vi", summary=update.summary_text())
         return report

@@ -55,7 +55,7 @@ def load_answer_cases(path: Path) -> list[AnswerCase]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise InputError(f"Cannot read {path}: {exc.strerror}", f"Không đọc được {path}: {exc.strerror}") from exc
+        raise InputError("file_unreadable", path=path, error=exc.strerror) from exc
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -63,8 +63,7 @@ def load_answer_cases(path: Path) -> list[AnswerCase]:
             row = json.loads(line)
             question = str(row["question"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"{path}:{n}: not a JSON object with a question ({exc}).",
-                             f"{path}:{n}: không phải đối tượng JSON có trường question.") from exc
+            raise InputError("answer_eval_bad_line", path=path, line=n, error=exc) from exc
         answer = row.get("answer_in_text") or row.get("answer")
         cases.append(AnswerCase(question, row.get("article_id") or None, str(answer) if answer else None))
     return cases

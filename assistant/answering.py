@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import InputError
-from assistant.messages import msg
+from assistant.messages import t
 from assistant.records import Citation, Hit
 from assistant.retrieval import Retrieval
 from index.chunking import split_sentences
 from index.corpus import Article
 from index.embedder import Embedder
-from index.lexical import LexicalIndex, analyze_document, analyze_query, is_unaccented
+from index.lexical import LexicalIndex, analyze_query, is_unaccented
 from index.textnorm import fold_diacritics
 
 # How far past a passage's end a sentence may start and still be considered.
@@ -39,7 +39,8 @@ MAX_CANDIDATES = 48
 # gold cited 91.0%, ask p50 307 ms; 8 → 68.1%, 90.0%, 177 ms; 6 → 67.8%, 89.7%, 141 ms.
 MAX_ENCODED = 8
 HIT_PRIOR = 0.05  # overlap given up per rank of the passage a sentence comes from
-LEXICAL_WEIGHT = 0.15
+# A sentence's score: its cosine to the question plus this much of its IDF-weighted word overlap.
+OVERLAP_WEIGHT = 0.15
 # Relevance gates, measured on the demo corpus with answerable and unrelated questions
 # (bench/calibrate_gate.py prints the distributions and the verdicts).
 MIN_DENSE = 0.80
@@ -57,11 +58,11 @@ class Candidate:
     start: int
     end: int
     text: str
-    context: str  # the previous sentence of the same article, or ""
+    previous: str  # the sentence before it in the same article, or ""
 
     @property
     def window(self) -> str:
-        return f"{self.context} {self.text}" if self.context else self.text
+        return f"{self.previous} {self.text}" if self.previous else self.text
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class ScoredSentence:
 
     @property
     def score(self) -> float:
-        return self.dense + LEXICAL_WEIGHT * self.overlap
+        return self.dense + OVERLAP_WEIGHT * self.overlap
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,7 @@ class GateModel:
                 raise ValueError("inconsistent weights")
             return model
         except (OSError, ValueError, TypeError) as exc:
-            raise InputError(f"NEWSQA_ANSWER_GATE={path}: not a gate model file ({exc}).",
-                             f"NEWSQA_ANSWER_GATE={path}: không phải tệp mô hình cổng trả lời.") from exc
+            raise InputError("answer_gate_invalid", path=path, error=exc) from exc
 
     def probability(self, features: dict[str, float]) -> float:
         z = self.intercept + sum(c * (features.get(n, 0.0) - m) / s
@@ -215,15 +215,6 @@ class ExtractiveAnswerer:
                 out.append(Candidate(hi, art.id, s, e, art.text[s:e].strip(), prev))
         return out[:MAX_CANDIDATES]
 
-    def overlap(self, query_tokens: list[str], sentence: str) -> float:
-        """Share of the question's IDF mass present in the sentence (0..1)."""
-        q = set(query_tokens)
-        total = sum(self.lexical.idf(t) for t in q)
-        if total <= 0:
-            return 0.0
-        present = set(analyze_document(sentence, bigrams=False))
-        return sum(self.lexical.idf(t) for t in q if t in present) / total
-
     @staticmethod
     def shortlist(cands: list[Candidate], overlaps: list[float]) -> list[int]:
         """Positions of the candidates worth the model, in document order: the best by word overlap
@@ -234,15 +225,15 @@ class ExtractiveAnswerer:
         ranked = sorted(range(len(cands)), key=lambda i: -(overlaps[i] - HIT_PRIOR * cands[i].hit_index))
         return sorted(ranked[:MAX_ENCODED])
 
-    def score(self, question: str, qv: np.ndarray, cands: list[Candidate],
-              context: tuple[str, np.ndarray] | None = None) -> list[ScoredSentence]:
-        """`context` (a follow-up's query with the previous question, and its vector): the message
-        says what is asked, the context about whom; both count half."""
+    def score(self, question: str, question_vector: np.ndarray, cands: list[Candidate],
+              followup: tuple[str, np.ndarray] | None = None) -> list[ScoredSentence]:
+        """`followup` (a follow-up's retrieval query, with the conversation's subject, and its
+        vector): the message says what is asked, the query about whom; both count half."""
         if not cands:
             return []
-        queries = [(question, qv)] + ([context] if context else [])
+        queries = [(question, question_vector)] + ([followup] if followup else [])
         token_sets = [analyze_query(q, bigrams=False) for q, _ in queries]
-        overlaps = [float(np.mean([self.overlap(t, c.window) for t in token_sets])) for c in cands]
+        overlaps = [float(np.mean([self.lexical.coverage(t, c.window) for t in token_sets])) for c in cands]
         keep = self.shortlist(cands, overlaps)
         cands, overlaps = [cands[i] for i in keep], [overlaps[i] for i in keep]
         alone = self.cache.get_many(self.embedder, [c.text for c in cands])
@@ -284,15 +275,15 @@ class ExtractiveAnswerer:
         p = self.gate_model.probability(features)
         return Gate(features, p, p >= self.gate_model.threshold, article)
 
-    def answer(self, question: str, qv: np.ndarray, lang: str, hits: list[Hit],
+    def answer(self, question: str, question_vector: np.ndarray, lang: str, hits: list[Hit],
                articles: dict[str, Article], retrieval: Retrieval | None = None,
-               context: tuple[str, np.ndarray] | None = None) -> Extract:
-        ranked = self.score(question, qv, self.candidates(hits, articles), context)
+               followup: tuple[str, np.ndarray] | None = None) -> Extract:
+        ranked = self.score(question, question_vector, self.candidates(hits, articles), followup)
         if not ranked:
-            return Extract(msg("not_found", lang), [], False, None)
+            return Extract(t("not_found", lang), [], False, None)
         gate = self.decide(question, lang, ranked, retrieval or Retrieval(hits, 1.0))
         if not gate.passed:
-            return Extract(msg("not_found", lang), [], False, ranked[0], gate)
+            return Extract(t("not_found", lang), [], False, ranked[0], gate)
         best = ranked[0]
         chosen = self.pick(ranked, self.max_sentences)
         citations: list[Citation] = []
@@ -310,5 +301,5 @@ class ExtractiveAnswerer:
                 hi_end = max([hit.end] + [b for _, b in spans])
                 citations.append(hit.cite(number[hi], art.text[lo:hi_end].strip(), round(s.score, 4)))
             lines.append(f"{s.candidate.text} [{number[hi]}]")
-        text = msg("answer_intro", lang) + "\n" + "\n".join(lines) if lang == "en" else "\n".join(lines)
+        text = t("answer_intro", lang) + "\n" + "\n".join(lines) if lang == "en" else "\n".join(lines)
         return Extract(text, citations, True, best, gate)

@@ -7,7 +7,7 @@ import logging
 import sqlite3
 from typing import Annotated, Literal
 
-from fastapi import FastAPI, Header, Query, Request
+from fastapi import FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -15,7 +15,9 @@ from pydantic import BaseModel, Field
 from assistant.admin import Admin, Caller
 from assistant.errors import AccessError, IndexMissingError, NewsQAError
 from assistant.library import ArticleRow
+from assistant.messages import t
 from assistant.records import Citation, Hit
+from assistant.request import AskRequest
 from assistant.retrieval import SearchFilters
 from assistant.service import NewsQA
 from assistant.webguard import BodyLimit, redact
@@ -38,6 +40,11 @@ class AskIn(BaseModel):
     date_from: str | None = Field(None, max_length=40)
     date_to: str | None = Field(None, max_length=40)
     prefer_recent: bool = False
+
+    def request(self) -> AskRequest:
+        return AskRequest.from_fields(self.question, k=self.k, ui_lang=self.lang, mode=self.mode,
+                                      history=tuple(self.history), sources=self.sources, date_from=self.date_from,
+                                      date_to=self.date_to, prefer_recent=self.prefer_recent)
 
 
 class AskOut(BaseModel):
@@ -72,6 +79,49 @@ class ArticleIn(BaseModel):
 class AdminOut(BaseModel):
     results: list[dict]
     index_update: str
+
+
+class FeedIn(BaseModel):
+    url: str = Field(max_length=2000, description="RSS or Atom feed address (http/https)")
+    every: str | None = Field(None, max_length=20, description="poll interval: 30m, 2h, 1d or seconds")
+    source: str = Field("", max_length=200, description="source name for its articles (default: the feed's title)")
+    full_text: bool = Field(False, description="fetch every item's page, also when the feed carries full text")
+
+
+class FeedOut(BaseModel):
+    id: int
+    url: str
+    source: str
+    every: float
+    every_text: str
+    full_text: bool
+    title: str
+    created: str
+    last_poll: str
+    last_success: str
+    last_status: str
+    error: str
+    error_vi: str
+    failures: int
+    added_total: int
+    updated_total: int
+    last_added: int
+    next_poll: str
+
+
+class FeedsOut(BaseModel):
+    total: int
+    polling: bool
+    feeds: list[FeedOut]
+
+
+class FeedActionOut(BaseModel):
+    message: str
+    feed: FeedOut | None
+    polls: list[dict]
+
+
+FEED_ID = Path(..., ge=1, le=2**62, description="the feed's id (`GET /api/feeds`)")
 
 
 class HealthOut(BaseModel):
@@ -111,13 +161,12 @@ def create_api(qa: NewsQA, admin: Admin) -> FastAPI:
             # A cross-site form can post text/plain or form data without a preflight; JSON cannot.
             ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype != "application/json":
-                return JSONResponse({"error": "Send the body as JSON (Content-Type: application/json)."},
-                                    status_code=415)
+                return JSONResponse({"error": t("api_not_json")}, status_code=415)
         if path not in ("/api/ask", "/api/search"):
             return await call_next(request)
         # Beyond the queue size a caller is told to come back rather than left waiting for minutes.
         if waiting["n"] >= qa.settings.queue_size:
-            return JSONResponse({"error": "The assistant is busy; please retry in a few seconds."}, status_code=503,
+            return JSONResponse({"error": t("api_busy")}, status_code=503,
                                 headers={"Retry-After": "5"})
         waiting["n"] += 1
         try:
@@ -142,25 +191,23 @@ def create_api(qa: NewsQA, admin: Admin) -> FastAPI:
     async def storage_error(request: Request, exc: Exception):
         log.error("storage error on %s %s: %s", request.method, request.url.path, exc)
         reason = getattr(exc, "strerror", None) or type(exc).__name__
-        return JSONResponse({"error": f"Storage error on the server ({reason}); nothing was lost, please retry "
-                                      "later. The server log has the details."}, status_code=503)
+        return JSONResponse({"error": t("api_storage_error", reason=reason)}, status_code=503)
 
     @api.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return JSONResponse({"error": f"Invalid request: {where}: {first.get('msg', 'invalid')}"}, status_code=422)
+        return JSONResponse({"error": t("api_invalid_request", where=where, problem=first.get("msg", "invalid"))},
+                            status_code=422)
 
     @api.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
         log.exception("API request failed: %s %s", request.method, request.url.path)
-        return JSONResponse({"error": "Internal error; the server log has the details."}, status_code=500)
+        return JSONResponse({"error": t("api_internal_error")}, status_code=500)
 
     @api.post("/api/ask", response_model=AskOut, responses=ERRORS, summary="Answer a question with cited sources")
     def ask(body: AskIn) -> dict:
-        filters = _filters(body.sources, body.date_from, body.date_to, body.prefer_recent)
-        answer = qa.ask(body.question, k=body.k, ui_lang=body.lang, mode=body.mode, history=body.history,
-                        filters=filters)
+        answer = qa.ask(body.request())
         out = answer.as_dict()
         out["seconds"] = round(answer.seconds, 4)
         return out
@@ -188,6 +235,47 @@ def create_api(qa: NewsQA, admin: Admin) -> FastAPI:
         out["index_update"] = redact(out["index_update"], qa.settings)
         for result in out["results"]:
             result["message"] = redact(result["message"], qa.settings)
+        return out
+
+    def feed_out(report) -> dict:
+        out = report.as_dict()
+        out["message"] = redact(out["message"], qa.settings)
+        for poll in out["polls"]:
+            poll["message"] = redact(poll["message"], qa.settings)
+            poll["error"] = redact(poll["error"], qa.settings)
+            poll["index_update"] = redact(poll["index_update"], qa.settings)
+        return out
+
+    @api.get("/api/feeds", response_model=FeedsOut, responses=ERRORS,
+             summary="Feed subscriptions: last poll, last success, last error, articles added, next poll")
+    def feeds() -> dict:
+        from assistant.feeds import feed_dict
+        from assistant.scheduler import polling_enabled
+
+        rows = [feed_dict(f) for f in admin.feeds.feeds()]
+        for row in rows:
+            row["error"], row["error_vi"] = redact(row["error"], qa.settings), redact(row["error_vi"], qa.settings)
+        scheduler = admin.scheduler
+        return {"total": len(rows), "polling": bool(scheduler and scheduler.running and polling_enabled(qa.settings)),
+                "feeds": rows}
+
+    @api.post("/api/feeds", response_model=FeedActionOut, responses=ERRORS,
+              summary="Subscribe to a feed (admin); it is polled on schedule")
+    def add_feed(body: FeedIn, request: Request, x_admin_password: str | None = Header(None)) -> dict:
+        return feed_out(admin.feed_add(x_admin_password, body.url, body.every, body.source, body.full_text,
+                                       caller=Caller.of(request)))
+
+    @api.delete("/api/feeds/{feed_id}", response_model=FeedActionOut, responses=ERRORS,
+                summary="Remove a subscription (admin); its articles stay")
+    def remove_feed(request: Request, feed_id: int = FEED_ID, x_admin_password: str | None = Header(None)) -> dict:
+        return feed_out(admin.feed_remove(x_admin_password, feed_id, caller=Caller.of(request)))
+
+    @api.post("/api/feeds/{feed_id}/poll", response_model=FeedActionOut, responses=ERRORS,
+              summary="Poll a feed now and update the index (admin)")
+    def poll_feed(request: Request, feed_id: int = FEED_ID, x_admin_password: str | None = Header(None)) -> dict:
+        out = feed_out(admin.feed_poll(x_admin_password, feed_id, caller=Caller.of(request)))
+        if out["polls"] and out["polls"][0]["status"] == "missing":
+            return JSONResponse({"error": out["polls"][0]["message"]}, status_code=404)
         return out
 
     @api.get("/api/health", response_model=HealthOut, summary="Index version, article count and model")

@@ -5,22 +5,20 @@ without a browser."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 from assistant.errors import NewsQAError
 from assistant.markup import html_link, md_answer, md_lines, md_link, md_text, plain
+from assistant.messages import t
 from assistant.records import Answer, Citation, Hit
+from assistant.request import AskRequest
 from assistant.service import IndexStatus, NewsQA
 from assistant.webguard import redact
 
 log = logging.getLogger(__name__)
 
-# Every UI text in both languages, kept as data so translators edit one file.
-LABELS: dict[str, dict[str, str]] = json.loads((Path(__file__).with_name("labels.json")).read_text(encoding="utf-8"))
 # A pasted novel is not echoed back whole into the chat history.
 ECHO_LIMIT = 1000
 # Chat messages kept from the history a client sends (the follow-up heuristic reads the last few).
@@ -31,25 +29,6 @@ EXAMPLES = [
     "Ai trao giấy khen cho các tập thể có thành tích xuất sắc?",
     "dai ta luong thanh binh phat bieu gi",
 ]
-
-
-class UiText:
-    """The components whose texts follow the interface language, and how to relabel them."""
-
-    def __init__(self) -> None:
-        self._items: list[tuple[object, dict]] = []
-
-    def add(self, component, **attrs):
-        """attrs: component attribute -> LABELS key, or a function of the language."""
-        self._items.append((component, attrs))
-        return component
-
-    @property
-    def components(self) -> list:
-        return [c for c, _ in self._items]
-
-    def updates(self, lang: str) -> list[dict]:
-        return [{a: (v(lang) if callable(v) else label(v, lang)) for a, v in attrs.items()} for _, attrs in self._items]
 
 
 ARTICLE_COLUMNS = ("col_date", "col_title", "col_source", "col_chunks", "col_id", "col_dup")
@@ -70,9 +49,9 @@ def articles_table(rows, lang: str) -> dict:
     }
 
 
-def label(key: str, lang: str, **kwargs: object) -> str:
-    table = LABELS[key]
-    return table.get(lang, table["en"]).format(**kwargs)
+# UI labels come from the one catalog (assistant/messages.json); `label` is the name this module
+# and assistant/feedview.py use for it.
+label = t
 
 
 def shown_error(qa: NewsQA, exc: NewsQAError, lang: str) -> str:
@@ -153,8 +132,9 @@ def stream_answer(qa: NewsQA, message: str, history: list[dict], k: int, lang: s
         yield history + [{"role": "assistant", "content": label("bad_date", lang, error=md_text(exc.message(lang)))}]
         return
     try:
-        for item in qa.ask_stream(message or "", k=int(k), ui_lang=lang, mode=mode or None, history=previous,
-                                  filters=filters):
+        request = AskRequest(message or "", k=int(k), ui_lang=lang, mode=mode, filters=filters,
+                             history=tuple(previous))
+        for item in qa.ask_stream(request):
             if isinstance(item, Answer):
                 answer = item
                 break

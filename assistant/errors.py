@@ -1,43 +1,28 @@
-"""Domain errors. Every error carries an English and a Vietnamese message so the UI and the
-CLI can show it in the user's language without a stack trace."""
+"""Domain errors. Every error carries a catalog key and its parameters (`InputError("library_no_title")`),
+so the UI and the CLI can show it in the user's language without a stack trace: `err.message(lang)`
+renders it through assistant/messages.json, `str(err)` is the English text.
+
+The base class and the index-side errors live in `index.errors` (the lower layer may not import this
+package); they are re-exported here, so `assistant.errors.X is index.errors.X`."""
 
 from __future__ import annotations
 
+import assistant.messages  # noqa: F401 - installs the catalog as the renderer of every error
+from index.errors import (
+    CorpusError,
+    IndexFormatError,
+    IndexMismatchError,
+    IndexMissingError,
+    IndexStateError,
+    ModelError,
+    Msg,
+    NewsQAError,
+)
 
-class NewsQAError(Exception):
-    """Base class: `str(err)` is English; `err.message("vi")` gives Vietnamese."""
-
-    def __init__(self, en: str, vi: str | None = None) -> None:
-        super().__init__(en)
-        self.en = en
-        self.vi = vi or en
-
-    def message(self, lang: str = "en") -> str:
-        return self.vi if lang == "vi" else self.en
-
-
-class ModelError(NewsQAError):
-    """The embedding model cannot be found, built or loaded."""
-
-
-class IndexStateError(NewsQAError):
-    """The index is missing, corrupt or was built with something incompatible."""
-
-
-class IndexMissingError(IndexStateError):
-    pass
-
-
-class IndexMismatchError(IndexStateError):
-    """The index was built with another model, dimension or format."""
-
-
-class IndexFormatError(IndexMismatchError):
-    """The index was written by an older version of this program (its format changed)."""
-
-
-class CorpusError(NewsQAError):
-    """An article file cannot be read or has no usable text."""
+__all__ = [
+    "AccessError", "CorpusError", "IndexFormatError", "IndexMismatchError", "IndexMissingError",
+    "IndexStateError", "InputError", "ModelError", "Msg", "NewsQAError",
+]
 
 
 class InputError(NewsQAError):

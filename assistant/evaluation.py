@@ -60,12 +60,12 @@ def _rows(path: Path) -> list[dict]:
                     try:
                         rows.append(json.loads(line))
                     except ValueError as exc:
-                        raise InputError(f"{path.name}:{lineno} is not valid JSON ({exc}).") from exc
+                        raise InputError("eval_bad_json", name=path.name, line=lineno, error=exc) from exc
             return rows
         with open(path, encoding="utf-8-sig", newline="") as fh:
             return [{(k or "").strip(): v for k, v in row.items()} for row in csv.DictReader(fh)]
     except OSError as exc:
-        raise InputError(f"Cannot read {path}: {exc}", f"Không đọc được {path}: {exc}") from exc
+        raise InputError("file_unreadable", path=path, error=exc) from exc
 
 
 def _pick(row: dict, keys: tuple[str, ...]) -> str | None:
@@ -81,7 +81,7 @@ def load_eval_file(path: Path) -> EvalSet:
     path = Path(path)
     rows = _rows(path)
     if not rows:
-        raise InputError(f"{path.name} holds no rows.", f"{path.name} không có dòng nào.")
+        raise InputError("eval_no_rows", name=path.name)
     evalset = EvalSet(path.stem, [], [])
     doc_ids: dict[str, str] = {}
     for i, row in enumerate(rows, start=1):
@@ -89,11 +89,7 @@ def load_eval_file(path: Path) -> EvalSet:
         context = _pick(row, CONTEXT_KEYS)
         gold = _pick(row, GOLD_KEYS)
         if not question or not (context or gold):
-            raise InputError(
-                f"{path.name} row {i}: need a 'question' and either a 'context' or an 'article_id' column "
-                f"(found: {', '.join(sorted(row)) or 'nothing'}).",
-                f"{path.name} dòng {i}: cần cột 'question' và cột 'context' hoặc 'article_id'.",
-            )
+            raise InputError("eval_bad_row", name=path.name, row=i, found=", ".join(sorted(row)) or "nothing")
         if context:
             key = normalize_text(context)
             if key not in doc_ids:
@@ -174,7 +170,8 @@ def eval_index(settings: Settings, embedder: Embedder, evalset: EvalSet,
         cache = eval_cache_dir(settings)
         cache.mkdir(parents=True, exist_ok=True)
         (Path(tmp) / "cache").symlink_to(cache, target_is_directory=True)
-        build_from_articles(settings, embedder, evalset.docs, Path(tmp), f"eval:{evalset.name}", show_progress)
+        build_from_articles(settings.index_config(), embedder, evalset.docs, Path(tmp), f"eval:{evalset.name}",
+                            show_progress)
         index = open_index(Path(tmp), embedder.name)
         try:
             yield index

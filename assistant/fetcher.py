@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
-from assistant.errors import InputError
+from assistant.errors import InputError, Msg
 from assistant.settings import Settings
 
 MAX_REDIRECTS = 5
@@ -33,10 +33,15 @@ class Fetched:
     url: str  # after redirects
     content: bytes
     content_type: str
+    status: int = 200  # 304: not modified since the validators sent (content is empty)
+    etag: str = ""
+    last_modified: str = ""
+    moved_to: str = ""  # where permanent redirects (301, 308) from the first hop on led, if any
 
 
-def _refuse(url: str, en: str, vi: str) -> InputError:
-    return InputError(f"Cannot fetch {url}: {en}", f"Không tải được {url}: {vi}")
+def _refuse(url: str, reason: str, **params: object) -> InputError:
+    """"Cannot fetch URL: <reason>", the reason a catalog key with its parameters."""
+    return InputError("fetch_failed", url=url, reason=Msg(reason, **params))
 
 
 def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -55,13 +60,12 @@ def check_url(url: str, settings: Settings) -> list[str]:
     (rebinding) cannot send it elsewhere."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _refuse(url, "only http:// and https:// addresses are accepted.",
-                      "chỉ chấp nhận địa chỉ http:// và https://.")
+        raise _refuse(url, "fetch_scheme")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, ValueError) as exc:
-        raise _refuse(url, f"the host name does not resolve ({exc}).", "không phân giải được tên máy chủ.") from exc
+        raise _refuse(url, "fetch_unresolved", error=exc) from exc
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     allowed = {h.strip().lower() for h in settings.fetch_allow_private.split(",") if h.strip()}
     if "*" in allowed or parts.hostname.lower() in allowed:
@@ -69,20 +73,26 @@ def check_url(url: str, settings: Settings) -> list[str]:
     for text in addresses:
         address = ipaddress.ip_address(text.split("%")[0])
         if not _is_public(address):
-            raise _refuse(url, f"it points to a non-public address ({address}); add the host to "
-                               "NEWSQA_FETCH_ALLOW_PRIVATE to allow it.", f"địa chỉ không công khai ({address}).")
+            raise _refuse(url, "fetch_private", address=address)
     return addresses
 
 
-def fetch(url: str, settings: Settings) -> Fetched:
+def fetch(url: str, settings: Settings, etag: str = "", last_modified: str = "",
+          user_agent: str = USER_AGENT) -> Fetched:
     """GET `url`, following at most MAX_REDIRECTS redirects, each checked like the first, all within
-    settings.fetch_timeout seconds."""
+    settings.fetch_timeout seconds. With `etag`/`last_modified` (validators of an earlier answer)
+    the GET is conditional: a 304 comes back as a Fetched with status 304 and no content."""
     limit = int(settings.max_upload_mb * 1024 * 1024)
     current = url.strip()
     backend = _PinnedBackend(time.monotonic() + settings.fetch_timeout)
     # No compression asked for: what arrives anyway is inflated here, a block at a time (httpx
     # would inflate a whole network chunk, which a stacked gzip turns into gigabytes).
-    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
+    if etag:
+        headers["If-None-Match"] = etag[:1000]
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified[:100]
+    moved_to, permanent = "", True
     with httpx.Client(transport=_PinnedTransport(backend), timeout=settings.fetch_timeout,
                       follow_redirects=False, headers=headers) as client:
         for _ in range(MAX_REDIRECTS + 1):
@@ -91,10 +101,14 @@ def fetch(url: str, settings: Settings) -> Fetched:
                 with client.stream("GET", current) as resp:
                     if resp.is_redirect and resp.headers.get("location"):
                         current = urljoin(current, resp.headers["location"])
+                        permanent = permanent and resp.status_code in (301, 308)
+                        moved_to = current if permanent else moved_to
                         continue
+                    if resp.status_code == 304 and (etag or last_modified):
+                        return Fetched(str(resp.url), b"", resp.headers.get("content-type", ""), 304,
+                                       etag, last_modified, moved_to)
                     if resp.status_code >= 400:
-                        raise _refuse(url, f"the server answered {resp.status_code}.",
-                                      f"máy chủ trả lời mã {resp.status_code}.")
+                        raise _refuse(url, "fetch_status", status=resp.status_code)
                     declared = int(resp.headers.get("content-length") or 0)
                     if declared > limit:
                         raise _too_big(url, settings)
@@ -103,21 +117,20 @@ def fetch(url: str, settings: Settings) -> Fetched:
                         body += block
                         if len(body) > limit:
                             raise _too_big(url, settings)
-                    return Fetched(str(resp.url), bytes(body), resp.headers.get("content-type", ""))
+                    return Fetched(str(resp.url), bytes(body), resp.headers.get("content-type", ""),
+                                   resp.status_code, resp.headers.get("etag", "")[:1000],
+                                   resp.headers.get("last-modified", "")[:100], moved_to)
             except httpx.TimeoutException as exc:
-                raise _refuse(url, f"no answer within {settings.fetch_timeout:g} s (NEWSQA_FETCH_TIMEOUT, "
-                                   "for the whole download).",
-                              f"máy chủ không trả lời xong trong {settings.fetch_timeout:g} giây.") from exc
+                raise _refuse(url, "fetch_timeout", seconds=settings.fetch_timeout) from exc
             except httpx.HTTPError as exc:
-                raise _refuse(url, f"{type(exc).__name__}: {exc}", "lỗi kết nối.") from exc
+                raise _refuse(url, "fetch_connection", error=f"{type(exc).__name__}: {exc}") from exc
             except zlib.error as exc:
-                raise _refuse(url, f"the compressed body is damaged ({exc}).", "dữ liệu nén bị hỏng.") from exc
-    raise _refuse(url, f"more than {MAX_REDIRECTS} redirects.", f"chuyển hướng quá {MAX_REDIRECTS} lần.")
+                raise _refuse(url, "fetch_damaged", error=exc) from exc
+    raise _refuse(url, "fetch_redirects", n=MAX_REDIRECTS)
 
 
 def _too_big(url: str, settings: Settings) -> InputError:
-    return _refuse(url, f"larger than the limit of {settings.max_upload_mb:g} MB (NEWSQA_MAX_UPLOAD_MB).",
-                   f"lớn hơn giới hạn {settings.max_upload_mb:g} MB.")
+    return _refuse(url, "fetch_too_big", limit=settings.max_upload_mb)
 
 
 def _decoded(resp: httpx.Response, url: str, limit: int, settings: Settings) -> Iterator[bytes]:
@@ -129,8 +142,7 @@ def _decoded(resp: httpx.Response, url: str, limit: int, settings: Settings) -> 
         if coding in ("gzip", "x-gzip", "deflate"):
             chunks = _inflate(chunks)
         elif coding not in ("", "identity"):
-            raise _refuse(url, f"the server sent a body compressed as '{coding}', which is not accepted.",
-                          f"máy chủ gửi dữ liệu nén kiểu '{coding}', không được chấp nhận.")
+            raise _refuse(url, "fetch_encoding", coding=coding)
     return iter(chunks)
 
 

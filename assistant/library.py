@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import os
 import re
 import tempfile
 import threading
@@ -18,33 +17,22 @@ from pathlib import Path
 from assistant.errors import CorpusError, IndexMissingError, InputError, NewsQAError
 from assistant.fetcher import fetch
 from assistant.markup import safe_url
+from assistant.messages import t
 from assistant.settings import Settings
+from index.atomic import atomic_write_text
 from index.corpus import SUPPORTED, Article, article_from_html, decode_text, load_file, make_article
 from index.dedup import NearDuplicateIndex, fingerprint_text, text_hash
-from index.layout import current_version, fsync_dir
+from index.layout import current_version
 from index.reader import open_metadata
 from index.textnorm import fold_diacritics
 
 log = logging.getLogger(__name__)
 ADDED_DIR = "added"
 
-MESSAGES = {
-    "added": {"en": "Added “{title}” ({path}).", "vi": "Đã thêm “{title}” ({path})."},
-    "duplicate": {"en": "Skipped “{title}”: the same text is already in the corpus as “{other}”.",
-                  "vi": "Bỏ qua “{title}”: nội dung này đã có trong kho, bài “{other}”."},
-    "similar": {"en": " Note: it is nearly identical to “{other}” (a syndicated copy?).",
-                "vi": " Lưu ý: bài gần giống hệt bài “{other}” (có thể là bản đăng lại)."},
-    "pending": {"en": " It is saved but not indexed yet: the next index update takes it.",
-                "vi": " Bài đã được lưu nhưng chưa vào chỉ mục: lần cập nhật chỉ mục tới sẽ đưa vào."},
-    "error": {"en": "{reason}", "vi": "{reason}"},
-    "deleted": {"en": "Deleted “{title}” ({path}). Update the index to apply.",
-                "vi": "Đã xóa “{title}” ({path}). Hãy cập nhật chỉ mục để áp dụng."},
-}
-
 
 @dataclass
 class AddResult:
-    status: str  # added | duplicate | error | deleted
+    status: str  # added | duplicate | error | deleted | updated
     title: str = ""
     article_id: str = ""
     path: str = ""
@@ -56,7 +44,7 @@ class AddResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("added", "deleted")
+        return self.status in ("added", "deleted", "updated")
 
     @property
     def needs_update(self) -> bool:
@@ -65,12 +53,12 @@ class AddResult:
     def message(self, lang: str = "en") -> str:
         lang = lang if lang in ("en", "vi") else "en"
         reason = self.reason_vi if lang == "vi" else self.reason_en
-        text = MESSAGES[self.status][lang].format(title=self.title, path=self.path, other=self.duplicate_of,
-                                                   reason=reason)
+        text = t(f"library_{self.status}", lang, title=self.title, path=self.path, other=self.duplicate_of,
+                 reason=reason)
         if self.similar_to:
-            text += MESSAGES["similar"][lang].format(other=self.similar_to[0])
+            text += t("library_similar", lang, other=self.similar_to[0])
         if self.pending:
-            text += MESSAGES["pending"][lang]
+            text += t("library_pending", lang)
         return text
 
     def as_dict(self) -> dict:
@@ -109,32 +97,20 @@ def slug(title: str, limit: int = 60) -> str:
     return "-".join(words)[:limit].strip("-") or "article"
 
 
-def write_article(article: Article, folder: Path) -> Path:
+def write_article(article: Article, folder: Path, stem: str = "") -> Path:
     """One Markdown file with front matter, written to a temp name, fsynced and renamed: a crash
-    leaves either no file or the whole file."""
+    leaves either no file or the whole file. `stem`: rewrite that article (same id) in place."""
     import frontmatter
 
     folder.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256((article.title + article.text).encode()).hexdigest()[:8]
-    stem = f"{(article.date or dt.date.today().isoformat()).replace('-', '')}-{slug(article.title)}-{digest}"
+    stem = stem or f"{(article.date or dt.date.today().isoformat()).replace('-', '')}-{slug(article.title)}-{digest}"
     meta = {"id": stem, "title": article.title}
     for key in ("date", "source", "url", "author", "summary"):
         if getattr(article, key):
             meta[key] = getattr(article, key)
     data = frontmatter.dumps(frontmatter.Post(article.text, **meta)) + "\n"
-    target = folder / f"{stem}.md"
-    fd, tmp = tempfile.mkstemp(prefix=".adding-", suffix=".md", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        fsync_dir(folder)  # the rename itself must survive a power cut, not only the bytes
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write_text(folder / f"{stem}.md", data, prefix=".adding-", suffix=".md")
 
 
 class Library:
@@ -178,26 +154,20 @@ class Library:
         except NewsQAError as exc:
             return _failure(exc, (title or "").strip())
         if not (title or "").strip():
-            return _failure(InputError("The article needs a title.", "Bài viết cần có tiêu đề."))
+            return _failure(InputError("library_no_title"))
         if url and not safe_url(url):
-            return _failure(InputError(f"The url {url[:200]!r} is not an http:// or https:// address.",
-                                       f"Địa chỉ {url[:200]!r} không phải địa chỉ http:// hoặc https://."),
-                            title.strip())
+            return _failure(InputError("library_bad_url", url=url[:200]), title.strip())
         return self.add(article)
 
     def add_upload(self, filename: str, data: bytes) -> list[AddResult]:
         name = Path(filename or "upload").name
         limit = int(self.settings.max_upload_mb * 1024 * 1024)
         if len(data) > limit:
-            return [_failure(InputError(
-                f"{name} is {len(data) / 1e6:.1f} MB; the limit is {self.settings.max_upload_mb:g} MB "
-                "(NEWSQA_MAX_UPLOAD_MB).",
-                f"{name} nặng {len(data) / 1e6:.1f} MB; giới hạn là {self.settings.max_upload_mb:g} MB."))]
+            return [_failure(InputError("library_too_big", name=name, size=len(data) / 1e6,
+                                        limit=self.settings.max_upload_mb))]
         suffix = Path(name).suffix.lower()
         if suffix not in SUPPORTED:
-            return [_failure(InputError(
-                f"{name}: unsupported file type; use .md, .txt, .html or .jsonl.",
-                f"{name}: không hỗ trợ loại tệp này; hãy dùng .md, .txt, .html hoặc .jsonl."))]
+            return [_failure(InputError("library_bad_type", name=name))]
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
             path.write_bytes(data)
@@ -212,11 +182,16 @@ class Library:
 
     def add_url(self, url: str) -> AddResult:
         try:
-            page = fetch(url, self.settings)
-            article = article_from_html(decode_text(page.content, page.url), Path(page.url), "fetched", page.url)
+            article = self.fetch_article(url)
         except NewsQAError as exc:
             return _failure(exc)
-        return self.add(replace(article, url=article.url or page.url, path=""))
+        return self.add(article)
+
+    def fetch_article(self, url: str, user_agent: str = "") -> Article:
+        """The article at `url` (fetched within the fetcher's limits, extracted by trafilatura), not saved."""
+        page = fetch(url, self.settings, user_agent=user_agent) if user_agent else fetch(url, self.settings)
+        article = article_from_html(decode_text(page.content, page.url), Path(page.url), "fetched", page.url)
+        return replace(article, url=article.url or page.url, path="")
 
     def add_feed(self, url: str) -> list[AddResult]:
         import feedparser
@@ -228,8 +203,7 @@ class Library:
         feed = feedparser.parse(page.content)
         entries = [e for e in feed.entries if e.get("link")]
         if not entries:
-            return [_failure(InputError(f"The feed {url} has no entries with a link.",
-                                        f"Nguồn tin {url} không có mục nào kèm liên kết."))]
+            return [_failure(InputError("library_feed_empty", url=url))]
         return [self.add_url(e["link"]) for e in entries[: self.settings.feed_max_entries]]
 
     def add(self, article: Article) -> AddResult:
@@ -245,14 +219,40 @@ class Library:
             try:
                 path = write_article(article, self.corpus_dir / ADDED_DIR)
             except OSError as exc:
-                return _failure(InputError(f"Could not save the article: {exc}", f"Không lưu được bài viết: {exc}"),
-                                article.title)
+                return _failure(InputError("library_save_failed", error=exc), article.title)
             self._by_hash[key] = article.title
             self._waiting[path.stem] = self._remember(replace(article, id=path.stem), article.content_hash)
             log.info("added article %s", path.name)
             return AddResult("added", title=article.title, article_id=path.stem,
                              path=str(path.relative_to(self.corpus_dir)),
                              similar_to=[self._title(k) for k, _ in near])
+
+    def replace_article(self, article_id: str, article: Article) -> AddResult:
+        """Rewrite the file of `article_id` in CORPUS_DIR/added/ with `article` (a feed entry whose
+        text changed): same id, replaced atomically, so the next update re-indexes it in place."""
+        with self._lock:
+            self._refresh()
+            folder = self.corpus_dir / ADDED_DIR
+            target = folder / f"{article_id}.md"
+            if not re.fullmatch(r"[\w.-]{1,200}", article_id) or not target.is_file():
+                return _failure(InputError("library_no_added", id=article_id), article.title)
+            key = text_hash(article.text)
+            if key in self._by_hash:
+                return AddResult("duplicate", title=article.title, duplicate_of=self._by_hash[key],
+                                 pending=any(e.text_hash == key for e in self._waiting.values()))
+            try:
+                path = write_article(article, folder, stem=article_id)
+            except OSError as exc:
+                return _failure(InputError("library_save_failed", error=exc), article.title)
+            self._known_version = None  # the old text's fingerprint goes at the next refresh
+            log.info("updated article %s", path.name)
+            return AddResult("updated", title=article.title, article_id=article_id,
+                             path=str(path.relative_to(self.corpus_dir)))
+
+    def reload(self) -> None:
+        """Forget what duplicate detection knows: another process may have added files since."""
+        with self._lock:
+            self._known_version = None
 
     def _refresh(self) -> None:
         """Fingerprints of the indexed articles and of files added since. Kept across versions: a
@@ -327,15 +327,12 @@ class Library:
                 db.close()
             path = Path(found.path) if found and found.path else None
         if found is None or path is None:
-            return _failure(InputError(f"No article with id {article_id!r} in the index.",
-                                       f"Không có bài viết mã {article_id!r} trong chỉ mục."))
+            return _failure(InputError("library_no_article", id=article_id))
         corpus = self.corpus_dir.resolve()
         if not path.resolve().is_relative_to(corpus) or not path.is_file():
-            return _failure(InputError(f"The file of {article_id!r} ({path}) is not in the corpus directory.",
-                                       f"Tệp của bài {article_id!r} không nằm trong thư mục kho bài."))
+            return _failure(InputError("library_outside_corpus", id=article_id, path=path))
         if path.suffix.lower() == ".jsonl":
-            return _failure(InputError(f"{path.name} holds several articles; edit that file to remove one.",
-                                       f"{path.name} chứa nhiều bài; hãy sửa tệp đó để xóa một bài."))
+            return _failure(InputError("library_multi_article_file", name=path.name))
         path.unlink()
         with self._lock:
             self._known_version = None

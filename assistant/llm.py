@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Iterator
 
+from assistant.messages import t
 from assistant.records import Citation
 from assistant.settings import Settings
 
@@ -41,26 +42,18 @@ REWRITE_MAX_TOKENS = 128  # one question
 REWRITE_TURN_CHARS = 500
 
 
-REASONS = {
-    "timeout": {"vi": "máy chủ không trả lời kịp", "en": "the server did not answer in time"},
-    "unreachable": {"vi": "không kết nối được máy chủ", "en": "the server is unreachable"},
-    "status": {"vi": "máy chủ báo lỗi {status}", "en": "the server answered with status {status}"},
-    "empty": {"vi": "máy chủ trả về câu trả lời rỗng", "en": "the server returned an empty answer"},
-    "other": {"vi": "lỗi {name}", "en": "error {name}"},
-}
-
-
 class LLMError(Exception):
     """The LLM server could not give an answer (unreachable, timeout, error status, empty reply)."""
 
     def __init__(self, reason: str, **details: object) -> None:
-        super().__init__(REASONS[reason]["en"].format(**details))
+        """`reason`: timeout | unreachable | status (status=) | empty | other (name=); the text is the
+        catalog's llm_reason_<reason>."""
+        super().__init__(t(f"llm_reason_{reason}", "en", **details))
         self.reason = reason
         self.details = details
 
     def message(self, lang: str) -> str:
-        table = REASONS[self.reason]
-        return table.get(lang, table["en"]).format(**self.details)
+        return t(f"llm_reason_{self.reason}", lang, **self.details)
 
 
 def configured(settings: Settings) -> bool:

@@ -9,6 +9,9 @@ import logging
 
 from assistant.settings import Settings
 
+# Third-party loggers that chat at INFO: kept at WARNING in server logs, and in the CLI unless --verbose.
+NOISY_LOGGERS = ("httpx", "sentence_transformers", "transformers", "faiss", "bm25s", "uvicorn.access")
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -39,5 +42,5 @@ def configure_logging(settings: Settings | None = None, level: int = logging.INF
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "sentence_transformers", "transformers", "faiss", "bm25s", "uvicorn.access"):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

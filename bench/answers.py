@@ -100,7 +100,7 @@ def build(args) -> None:
     articles = corpus(args)
     qa = NewsQA(settings)
     with build_lock(settings.index_dir):
-        report = build_from_articles(settings, qa.embedder, articles, settings.index_dir, "bench/answers.py",
+        report = build_from_articles(settings.index_config(), qa.embedder, articles, settings.index_dir, "bench/answers.py",
                                      show_progress=True)
     print(report.summary())
 

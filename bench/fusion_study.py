@@ -137,7 +137,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env()
-    embedder = load_embedder(settings)
+    embedder = load_embedder(settings.index_config())
     columns: dict[str, dict[str, float]] = {}
     for path in args.files:
         try:

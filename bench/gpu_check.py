@@ -37,7 +37,7 @@ def main() -> None:
 
     settings = Settings.from_env()
     texts, origin = passages(args.passages, args.data, settings.chunk_size)
-    cpu = load_embedder(settings.with_(device="cpu"))
+    cpu = load_embedder(settings.with_(device="cpu").index_config())
     tokens = [len(cpu.model.tokenizer(t, truncation=True, max_length=cpu.model.max_seq_length)["input_ids"])
               for t in texts]
     sample = texts[: args.cpu_passages]
@@ -50,7 +50,7 @@ def main() -> None:
         print(f"GPU: not measured (no CUDA device). README line: CPU {cpu.precision} {cpu_rate:,.0f} tokens/s; "
               "GPU not measured.")
         return
-    gpu = load_embedder(settings.with_(device="cuda", precision="fp16"))
+    gpu = load_embedder(settings.with_(device="cuda", precision="fp16").index_config())
     gpu_vectors, gpu_seconds = timed_encode(gpu, texts, args.gpu_batch)
     torch.cuda.synchronize()
     gpu_rate = sum(tokens) / gpu_seconds

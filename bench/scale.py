@@ -81,7 +81,7 @@ def build(args, settings: Settings) -> None:
     qa = NewsQA(settings)
     lock = build_lock(settings.index_dir)
     with lock:
-        report = build_from_articles(settings, qa.embedder, articles, settings.index_dir, str(args.data),
+        report = build_from_articles(settings.index_config(), qa.embedder, articles, settings.index_dir, str(args.data),
                                      show_progress=True)
     print(report.summary())
     print(f"{report.articles / report.seconds:.1f} articles/s over the whole build; peak RSS {rss_mb():.0f} MB")
@@ -148,13 +148,13 @@ def model_speed(args, settings: Settings) -> None:
     articles, _ = load(args.data, args.limit)
     splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
     texts = [c.embed_text for a in articles for c in chunk_article(a, splitter)]
-    fp32 = load_embedder(settings.with_(precision="fp32"))
+    fp32 = load_embedder(settings.with_(precision="fp32").index_config())
     tokens = sum(fp32.count_tokens(texts))
     speeds = {}
     if args.time_model:
         sample = sorted(random.Random(1).sample(texts, min(256, len(texts))), key=len, reverse=True)
         sample_tokens = sum(fp32.count_tokens(sample))
-        configured = load_embedder(settings) if settings.precision != "fp32" else fp32
+        configured = load_embedder(settings.index_config()) if settings.precision != "fp32" else fp32
         for embedder in dict.fromkeys([fp32, configured]):
             embedder.encode_documents(sample[:16], batch_size=16)
             t0 = time.perf_counter()

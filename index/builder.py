@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
-from assistant.errors import IndexStateError
-from assistant.settings import Settings
 from index.chunking import SEPARATORS, Chunk, chunk_article, make_splitter
+from index.config import IndexConfig
 from index.corpus import Article, LoadProblem, load_corpus
 from index.dedup import find_groups
 from index.embedcache import EmbeddingCache, text_key
 from index.embedder import Embedder
+from index.errors import IndexStateError, Msg
 from index.layout import LOCK, new_version_dir, publish
 from index.lexical import LexicalIndex
 from index.manifest import Manifest, describe_files
@@ -50,13 +50,14 @@ class BuildReport:
     def tokens_per_second(self) -> float:
         return self.tokens / self.embed_seconds if self.embed_seconds > 0 else 0.0
 
-    def summary(self) -> str:
-        return (
-            f"Indexed {self.articles} articles into {self.chunks} passages in {self.seconds:.1f}s; "
-            f"{self.embedded} passages embedded ({self.tokens} tokens, {self.tokens_per_second:.0f} tokens/s), "
-            f"{self.reused} reused from the cache; {len(self.problems)} file(s) skipped; "
-            f"version {self.version} at {self.index_dir}"
-        )
+    def summary_text(self) -> Msg:
+        """What the summary says, as data; the catalog (assistant/messages.json) words it."""
+        return Msg("build_summary", articles=self.articles, chunks=self.chunks, seconds=self.seconds,
+                   embedded=self.embedded, tokens=self.tokens, tokens_per_second=self.tokens_per_second,
+                   reused=self.reused, skipped=len(self.problems), version=self.version, index_dir=self.index_dir)
+
+    def summary(self, lang: str = "en") -> str:
+        return self.summary_text().message(lang)
 
 
 def build_lock(index_dir: Path) -> FileLock:
@@ -71,10 +72,7 @@ def locked(index_dir: Path) -> Iterator[None]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise IndexStateError(
-            f"Another build or update of {index_dir} is running. Wait for it to finish and try again.",
-            f"Một lần dựng/cập nhật chỉ mục {index_dir} khác đang chạy. Hãy đợi xong rồi thử lại.",
-        ) from None
+        raise IndexStateError("index_busy", index_dir=index_dir) from None
     try:
         yield
     finally:
@@ -82,31 +80,31 @@ def locked(index_dir: Path) -> Iterator[None]:
 
 
 def build_index(
-    settings: Settings,
+    config: IndexConfig,
     embedder: Embedder,
     corpus_dir: Path | None = None,
     index_dir: Path | None = None,
     show_progress: bool = False,
     progress: Progress | None = None,
 ) -> BuildReport:
-    corpus_dir = Path(corpus_dir or settings.corpus_dir)
-    index_dir = Path(index_dir or settings.index_dir)
+    corpus_dir = Path(corpus_dir or config.corpus_dir)
+    index_dir = Path(index_dir or config.index_dir)
     with locked(index_dir):
-        return _build(settings, embedder, corpus_dir, index_dir, show_progress, progress)
+        return _build(config, embedder, corpus_dir, index_dir, show_progress, progress)
 
 
-def _build(settings, embedder, corpus_dir, index_dir, show_progress, progress) -> BuildReport:
+def _build(config, embedder, corpus_dir, index_dir, show_progress, progress) -> BuildReport:
     started = time.perf_counter()
     report = progress or (lambda frac, msg: None)
     report(0.0, "loading corpus")
     loaded = load_corpus(corpus_dir)
     for problem in loaded.problems:
         log.warning("Skipped %s: %s", problem.path, problem.reason)
-    return build_from_articles(settings, embedder, loaded.articles, index_dir, str(corpus_dir), show_progress,
+    return build_from_articles(config, embedder, loaded.articles, index_dir, str(corpus_dir), show_progress,
                                report, loaded.problems, started)
 
 
-def build_from_articles(settings: Settings, embedder: Embedder, articles: list[Article], index_dir: Path,
+def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[Article], index_dir: Path,
                         origin: str, show_progress: bool = False, report: Progress | None = None,
                         problems: list[LoadProblem] | None = None, started: float | None = None) -> BuildReport:
     """Index `articles` into a new published version of `index_dir` (the caller holds the lock)."""
@@ -117,7 +115,7 @@ def build_from_articles(settings: Settings, embedder: Embedder, articles: list[A
     groups = find_groups((a.id, a.title, a.text) for a in articles)
     articles = [replace(a, dup_of=groups.dup_of.get(a.id, "")) for a in articles]
     log.info("%d exact and %d near duplicates among %d articles", groups.exact, groups.near, len(articles))
-    splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
+    splitter = make_splitter(config.chunk_size, config.chunk_overlap)
     per_article: list[tuple[Article, list[Chunk]]] = [(a, chunk_article(a, splitter)) for a in articles]
     chunks = [c for _, cs in per_article for c in cs]
     texts = [c.embed_text for c in chunks]
@@ -127,7 +125,7 @@ def build_from_articles(settings: Settings, embedder: Embedder, articles: list[A
     t0 = time.perf_counter()
     cache = EmbeddingCache.for_index(index_dir, embedder.name, embedder.dimension)
     try:
-        vectors, fresh = _embed_cached(embedder, cache, texts, embedder.batch_size(settings.batch_size),
+        vectors, fresh = _embed_cached(embedder, cache, texts, embedder.batch_size(config.batch_size),
                                       show_progress, report)
     finally:
         cache.close()
@@ -146,14 +144,14 @@ def build_from_articles(settings: Settings, embedder: Embedder, articles: list[A
             next_id += len(cs)
         db.commit()
         db.close()
-        store = new_store("faiss", embedder.dimension, len(chunks), settings.exact_search_limit)
+        store = new_store("faiss", embedder.dimension, len(chunks), config.exact_search_limit)
         if len(chunks):
             store.add(np.arange(len(chunks), dtype=np.int64), vectors)
         lexical = LexicalIndex.build(list(range(len(chunks))), texts)
         files = store.save(staged) + lexical.save(staged) + [MetadataDB.FILENAME]
         manifest = Manifest(
-            model=embedder.name, dimension=embedder.dimension, chunk_size=settings.chunk_size,
-            chunk_overlap=settings.chunk_overlap, separators=SEPARATORS, store=store.kind,
+            model=embedder.name, dimension=embedder.dimension, chunk_size=config.chunk_size,
+            chunk_overlap=config.chunk_overlap, separators=SEPARATORS, store=store.kind,
             articles=len(articles), chunks=len(chunks),
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3), corpus_dir=origin,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from assistant.errors import CorpusError
+from index.errors import CorpusError
 from index.textnorm import detect_language, normalize_text
 
 log = logging.getLogger(__name__)
@@ -97,10 +97,7 @@ def parse_date(value: object) -> str | None:
     try:
         return dt.datetime.fromisoformat(text).date().isoformat()
     except ValueError:
-        raise CorpusError(
-            f"Unknown date format {text!r}; use YYYY-MM-DD or DD/MM/YYYY.",
-            f"Không hiểu định dạng ngày {text!r}; hãy dùng YYYY-MM-DD hoặc DD/MM/YYYY.",
-        ) from None
+        raise CorpusError("corpus_bad_date", text=text) from None
 
 
 def clean_body(text: str) -> str:
@@ -119,10 +116,7 @@ def _scalar(meta: dict, key: str, path: Path) -> object:
     value = meta.get(key)
     if value is not None and not isinstance(value, _SCALARS):
         kind = type(value).__name__
-        raise CorpusError(
-            f"{path.name}: the field {key!r} must be a single value (text, number or date), not a {kind}.",
-            f"{path.name}: trường {key!r} phải là một giá trị đơn (chữ, số hoặc ngày), không phải {kind}.",
-        )
+        raise CorpusError("corpus_field_not_scalar", name=path.name, field=key, kind=kind)
     return value
 
 
@@ -136,10 +130,7 @@ def _fit(text: str, key: str, path: Path) -> str:
     if len(text) <= limit:
         return text
     if key in _IDENTIFIERS:
-        raise CorpusError(
-            f"{path.name}: the field {key!r} is {len(text)} characters long; at most {limit} are accepted.",
-            f"{path.name}: trường {key!r} dài {len(text)} ký tự; chỉ chấp nhận tối đa {limit}.",
-        )
+        raise CorpusError("corpus_field_too_long", name=path.name, field=key, length=len(text), limit=limit)
     log.warning("%s: %s cut from %d to %d characters", path.name, key, len(text), limit)
     return text[: limit - 3] + "..."
 
@@ -154,7 +145,7 @@ def make_article(meta: dict, body: str, path: Path, default_id: str) -> Article:
         if rest.strip() and len(first) <= 200:
             text = rest
     if not text.strip():
-        raise CorpusError(f"{path.name}: the article has no text.", f"{path.name}: bài viết không có nội dung.")
+        raise CorpusError("corpus_no_text", name=path.name)
     language = _text(meta, "language", path) or _text(meta, "lang", path)
     return Article(
         id=_fit(_text(meta, "id", path), "id", path) or default_id,
@@ -177,7 +168,7 @@ def read_text_file(path: Path) -> str:
 def decode_text(raw: bytes, name: str) -> str:
     """UTF-8 (with or without BOM), else a detected encoding; binary is refused."""
     if b"\x00" in raw[:8192]:
-        raise CorpusError(f"{name}: this is a binary file, not text.", f"{name}: đây là tệp nhị phân, không phải văn bản.")
+        raise CorpusError("corpus_binary", name=name)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -186,10 +177,7 @@ def decode_text(raw: bytes, name: str) -> str:
 
     best = from_bytes(raw).best()
     if best is None or best.encoding is None:
-        raise CorpusError(
-            f"{name}: unknown text encoding; save the file as UTF-8.",
-            f"{name}: không nhận ra bảng mã; hãy lưu tệp dưới dạng UTF-8.",
-        )
+        raise CorpusError("corpus_encoding", name=name)
     log.info("%s decoded as %s", name, best.encoding)
     return str(best)
 
@@ -209,17 +197,11 @@ def _load_front_matter(fm: str, name: str) -> object:
     """YAML front matter, refusing what can blow up: aliases (nine nested lists of nine aliases
     expand to 9**9 items from a few hundred bytes) and blocks over FRONT_MATTER_LIMIT characters."""
     if len(fm) > FRONT_MATTER_LIMIT:
-        raise CorpusError(
-            f"{name}: the front matter is {len(fm)} characters long; at most {FRONT_MATTER_LIMIT} are read.",
-            f"{name}: phần đầu (front matter) dài {len(fm)} ký tự; chỉ đọc tối đa {FRONT_MATTER_LIMIT}.",
-        )
+        raise CorpusError("corpus_front_matter_too_long", name=name, length=len(fm), limit=FRONT_MATTER_LIMIT)
     try:
         return yaml.load(fm, Loader=_NoAliasLoader)
     except _AliasFound as exc:
-        raise CorpusError(
-            f"{name}: the front matter uses the YAML alias *{exc}; write the value out instead.",
-            f"{name}: phần đầu (front matter) dùng bí danh YAML *{exc}; hãy viết thẳng giá trị.",
-        ) from None
+        raise CorpusError("corpus_yaml_alias", name=name, alias=str(exc)) from None
 
 
 def load_markdown(path: Path) -> Article:
@@ -234,10 +216,7 @@ def load_markdown(path: Path) -> Article:
         # JSON or TOML front matter still goes to its own handler.
         post = frontmatter.loads(content, handler=handler if handler.detect(content.lstrip()) else None)
     except yaml.YAMLError as exc:
-        raise CorpusError(
-            f"{path.name}: the front matter is not valid YAML ({exc}).",
-            f"{path.name}: phần đầu (front matter) không phải YAML hợp lệ.",
-        ) from exc
+        raise CorpusError("corpus_bad_yaml", name=path.name, error=exc) from exc
     return make_article(dict(post.metadata), post.content, path, path.stem)
 
 
@@ -252,10 +231,7 @@ def article_from_html(html: str, path: Path, default_id: str, url: str = "") -> 
     doc = trafilatura.bare_extraction(html, url=url or None, with_metadata=True, include_comments=False,
                                       favor_recall=True)
     if doc is None:
-        raise CorpusError(
-            f"{path.name}: no article text could be extracted from the HTML.",
-            f"{path.name}: không trích xuất được nội dung bài viết từ HTML.",
-        )
+        raise CorpusError("corpus_html_empty", name=path.name)
     data = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
     meta = {
         "title": data.get("title"), "date": data.get("date"), "author": data.get("author"),
@@ -296,16 +272,14 @@ def load_file(path: Path) -> CorpusLoad:
         return CorpusLoad(articles=[load_html(path)])
     if suffix in TEXT_SUFFIXES:
         return CorpusLoad(articles=[load_markdown(path)])
-    raise CorpusError(f"{path.name}: unsupported file type {suffix!r}.", f"{path.name}: không hỗ trợ loại tệp {suffix!r}.")
+    raise CorpusError("corpus_unsupported", name=path.name, suffix=suffix)
 
 
 def load_corpus(corpus_dir: Path) -> CorpusLoad:
     """All supported files under `corpus_dir`, in name order; README files are documentation."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
-        raise CorpusError(
-            f"The corpus directory {corpus_dir} does not exist.", f"Thư mục kho bài viết {corpus_dir} không tồn tại."
-        )
+        raise CorpusError("corpus_dir_missing", corpus_dir=corpus_dir)
     result = CorpusLoad()
     seen: dict[str, str] = {}
     for path in sorted(p for p in corpus_dir.rglob("*") if p.is_file()):

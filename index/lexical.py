@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import IndexStateError
 from index.accents import AccentRestorer
+from index.errors import IndexStateError
 from index.textnorm import fold_diacritics, words
 
 log = logging.getLogger(__name__)
@@ -91,10 +91,7 @@ class LexicalIndex:
             bm25 = _bm25s().BM25.load(str(target), mmap=True, show_progress=False)
             ids = np.load(target / "chunk_ids.npy")
         except (OSError, ValueError, json.JSONDecodeError) as exc:
-            raise IndexStateError(
-                f"The lexical index in {target} is missing or corrupt ({exc}). Fix: rebuild with `newsqa index build`.",
-                f"Chỉ mục từ khóa trong {target} bị thiếu hoặc hỏng. Cách sửa: dựng lại bằng `newsqa index build`.",
-            ) from exc
+            raise IndexStateError("index_lexical_corrupt", target=target, error=exc) from exc
         return cls(bm25, ids)
 
     def __len__(self) -> int:
@@ -105,6 +102,16 @@ class LexicalIndex:
         j = self.vocab.get(token)
         df = int(self.df[j]) if j is not None and j < len(self.df) else 0
         return math.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))
+
+    def coverage(self, query_tokens: list[str], text: str) -> float:
+        """Share of the query's IDF mass whose tokens occur in `text` (0..1): how much of what the
+        question asks about a passage or sentence mentions, the rare words weighing most."""
+        q = set(query_tokens)
+        total = sum(self.idf(t) for t in q)
+        if total <= 0:
+            return 0.0
+        present = set(analyze_document(text, bigrams=False))
+        return sum(self.idf(t) for t in q if t in present) / total
 
     def top(self, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(chunk_ids, scores) of the k best positive entries of a `scores` array, best first."""

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from assistant.errors import IndexFormatError, IndexMismatchError, IndexStateError
+from index.errors import IndexFormatError, IndexMismatchError, IndexStateError, Msg
 
 FORMAT_VERSION = 3  # 2: BM25 analysis gained syllable bigrams; 3: duplicate groups (articles.dup_of)
 FILENAME = "manifest.json"
@@ -41,30 +41,16 @@ class Manifest:
             data = json.loads(path.read_text(encoding="utf-8"))
             manifest = cls(**data)
         except (OSError, ValueError, TypeError) as exc:
-            raise IndexStateError(
-                f"The index manifest {path} is missing or unreadable ({exc}). Fix: rebuild with `newsqa index build`.",
-                f"Tệp mô tả chỉ mục {path} bị thiếu hoặc hỏng. Cách sửa: dựng lại bằng `newsqa index build`.",
-            ) from exc
+            raise IndexStateError("index_manifest_unreadable", path=path, error=exc) from exc
         if manifest.format_version != FORMAT_VERSION:
-            raise IndexFormatError(
-                f"The index at {folder} has format version {manifest.format_version}; this program reads "
-                f"{FORMAT_VERSION}. Fix: rebuild with `newsqa index update --full` (cached embeddings are reused).",
-                f"Chỉ mục tại {folder} có phiên bản định dạng {manifest.format_version}, chương trình cần "
-                f"{FORMAT_VERSION}. Cách sửa: dựng lại bằng `newsqa index build`.",
-            )
+            raise IndexFormatError("index_format_old", folder=folder, found=manifest.format_version,
+                                   expected=FORMAT_VERSION)
         return manifest
 
     def check_model(self, model: str, dimension: int | None = None) -> None:
         if model != self.model or (dimension is not None and dimension != self.dimension):
             have = f"{model}" + (f" ({dimension}-d)" if dimension else "")
-            raise IndexMismatchError(
-                f"This index was built with the embedding model '{self.model}' ({self.dimension}-d), but the "
-                f"configured model is '{have}'. Vectors of different models cannot be mixed. Fix: rebuild with "
-                f"`newsqa index build`, or set NEWSQA_MODEL={self.model}.",
-                f"Chỉ mục này được dựng bằng mô hình '{self.model}' ({self.dimension} chiều), nhưng mô hình đang "
-                f"cấu hình là '{have}'. Không thể trộn vector của hai mô hình. Cách sửa: dựng lại bằng "
-                f"`newsqa index build` hoặc đặt NEWSQA_MODEL={self.model}.",
-            )
+            raise IndexMismatchError("index_model_mismatch", model=self.model, dimension=self.dimension, have=have)
 
     def verify_files(self, folder: Path, deep: bool = False) -> None:
         """Sizes always; content hashes when `deep`. Names the broken file and the fix."""
@@ -72,16 +58,13 @@ class Manifest:
             path = Path(folder) / name
             problem = None
             if not path.is_file():
-                problem = "is missing"
+                problem = Msg("index_file_missing")
             elif path.stat().st_size != info["size"]:
-                problem = f"has {path.stat().st_size} bytes, expected {info['size']} (truncated or modified)"
+                problem = Msg("index_file_size", size=path.stat().st_size, expected=info["size"])
             elif deep and file_digest(path) != info["sha256"]:
-                problem = "does not match its checksum (corrupted)"
+                problem = Msg("index_file_checksum")
             if problem:
-                raise IndexStateError(
-                    f"Index file {path} {problem}. Fix: rebuild with `newsqa index build`.",
-                    f"Tệp chỉ mục {path} bị hỏng hoặc thiếu. Cách sửa: dựng lại bằng `newsqa index build`.",
-                )
+                raise IndexStateError("index_file_broken", path=path, problem=problem)
 
 
 def file_digest(path: Path) -> str:

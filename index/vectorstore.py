@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from assistant.errors import IndexStateError
+from index.errors import IndexStateError
 
 
 class VectorStore(Protocol):
@@ -56,7 +56,7 @@ class FaissStore:
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
-            raise IndexStateError(f"Vectors of shape {vectors.shape} do not fit a {self.dimension}-d store.")
+            raise IndexStateError("index_vectors_shape", shape=vectors.shape, dimension=self.dimension)
         self.index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -112,13 +112,10 @@ class FaissStore:
             flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
             index = faiss.read_index(str(path), flags)
         except Exception as exc:  # noqa: BLE001 - FAISS raises plain RuntimeError for any bad file
-            raise IndexStateError(
-                f"The vector file {path} is missing or corrupt ({str(exc).splitlines()[0][:200]}). "
-                "Fix: rebuild with `newsqa index build`.",
-                f"Tệp vector {path} bị thiếu hoặc hỏng. Cách sửa: dựng lại bằng `newsqa index build`.",
-            ) from exc
+            raise IndexStateError("index_vectors_corrupt", path=path,
+                                  error=str(exc).splitlines()[0][:200]) from exc
         if index.d != dimension:
-            raise IndexStateError(f"{path} holds {index.d}-d vectors, the manifest says {dimension}.")
+            raise IndexStateError("index_vectors_dimension", path=path, found=index.d, dimension=dimension)
         return cls(dimension, index)
 
 
@@ -130,10 +127,10 @@ def new_store(kind: str, dimension: int, expected: int, exact_limit: int) -> Vec
     try:
         return STORES[kind](dimension, approximate=expected > exact_limit)
     except KeyError:
-        raise IndexStateError(f"Unknown vector store {kind!r}; available: {', '.join(STORES)}.") from None
+        raise IndexStateError("index_unknown_store", kind=kind, available=", ".join(STORES)) from None
 
 
 def load_store(kind: str, folder: Path, dimension: int) -> VectorStore:
     if kind not in STORES:
-        raise IndexStateError(f"Unknown vector store {kind!r}; available: {', '.join(STORES)}.")
+        raise IndexStateError("index_unknown_store", kind=kind, available=", ".join(STORES))
     return STORES[kind].load(folder, dimension)

@@ -32,7 +32,7 @@ def base_settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder(base_settings) -> Embedder:
-    return load_embedder(base_settings)
+    return load_embedder(base_settings.index_config())
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +68,7 @@ def own_index(tmp_path_factory, base_settings, embedder) -> Settings:
     root = tmp_path_factory.mktemp("own")
     shutil.copytree(CORPUS, root / "corpus")
     settings = base_settings.with_(index_dir=root / "idx", corpus_dir=root / "corpus", admin_password=PASSWORD)
-    update_index(settings, embedder)
+    update_index(settings.index_config(), embedder)
     return settings
 
 

@@ -149,7 +149,7 @@ def test_fusion_pool_scores_each_passage_by_both_sides(qa, question):
 def test_sentence_shortlist_keeps_the_best_overlaps_in_document_order():
     from assistant.answering import MAX_ENCODED, Candidate, ExtractiveAnswerer
 
-    cands = [Candidate(hit_index=i // 10, article_id="a", start=i, end=i + 1, text=f"s{i}", context="")
+    cands = [Candidate(hit_index=i // 10, article_id="a", start=i, end=i + 1, text=f"s{i}", previous="")
              for i in range(30)]
     overlaps = [0.0] * 30
     for i in (25, 3, 17):

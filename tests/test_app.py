@@ -94,14 +94,14 @@ def test_chat_settings_panel_filters_and_bad_dates(app_client):
 def test_every_ui_text_exists_in_both_languages():
     import re
 
-    from assistant.chat import LABELS
-    from assistant.library import MESSAGES
+    from assistant.messages import CATALOG
 
-    for table in (LABELS, MESSAGES):
-        for key, texts in table.items():
-            assert texts.get("vi", "").strip() and texts.get("en", "").strip(), key
-            # Same placeholders in both, so a translation cannot drop a value.
-            assert set(re.findall(r"{\w+}", texts["vi"])) == set(re.findall(r"{\w+}", texts["en"])), key
+    for key, texts in CATALOG.items():
+        assert texts.get("vi", "").strip() and texts.get("en", "").strip(), key
+    # UI labels and the library's results: same placeholders in both, so a translation cannot drop a value.
     app_source = (__import__("assistant.settings").settings.PROJECT_ROOT / "assistant" / "web.py").read_text(encoding="utf-8")
-    for key in set(re.findall(r'label\("(\w+)"', app_source)):
-        assert key in LABELS, key
+    labels = set(re.findall(r'label\("(\w+)"', app_source))
+    results = {f"library_{s}" for s in ("added", "duplicate", "similar", "pending", "error", "updated", "deleted")}
+    for key in labels | results:
+        assert key in CATALOG, key
+        assert set(re.findall(r"{\w+}", CATALOG[key]["vi"])) == set(re.findall(r"{\w+}", CATALOG[key]["en"])), key

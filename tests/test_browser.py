@@ -126,7 +126,7 @@ def admin_app(base_settings, embedder, tmp_path_factory):
     root = tmp_path_factory.mktemp("browser-admin")
     shutil.copytree(CORPUS_DIR, root / "corpus")
     settings = base_settings.with_(index_dir=root / "idx", corpus_dir=root / "corpus")
-    update_index(settings, embedder)
+    update_index(settings.index_config(), embedder)
     with serving(settings, root / "app.log", NEWSQA_ADMIN_PASSWORD="pw-browser") as url:
         yield url
 

@@ -40,7 +40,7 @@ def _index(folder, settings, embedder, articles: dict[str, str], seed: bool) -> 
     for name, text in articles.items():
         (corpus / f"{name}.md").write_text(text, encoding="utf-8")
     live = settings.with_(index_dir=folder / "idx", corpus_dir=corpus)
-    update_index(live, embedder)
+    update_index(live.index_config(), embedder)
     return NewsQA(live, embedder=embedder)
 
 

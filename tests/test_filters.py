@@ -14,7 +14,7 @@ from tests.helpers import run_cli
 @pytest.fixture
 def small_qa(tmp_path, tiny_corpus, base_settings, embedder) -> NewsQA:
     settings = base_settings.with_(index_dir=tmp_path / "idx", corpus_dir=tiny_corpus)
-    build_index(settings, embedder)
+    build_index(settings.index_config(), embedder)
     return NewsQA(settings, embedder=embedder)
 
 

@@ -20,7 +20,7 @@ from index.reader import open_index
 @pytest.fixture
 def built(tmp_path, tiny_corpus, base_settings, embedder):
     settings = base_settings.with_(index_dir=tmp_path / "idx", corpus_dir=tiny_corpus)
-    report = build_index(settings, embedder)
+    report = build_index(settings.index_config(), embedder)
     return settings, report
 
 
@@ -90,7 +90,7 @@ def test_unreadable_manifest_and_missing_index(built, tmp_path):
 
 def test_rebuild_publishes_a_new_version_and_keeps_one_old(built, embedder):
     settings, first = built
-    second = build_index(settings, embedder)
+    second = build_index(settings.index_config(), embedder)
     assert second.version != first.version
     assert current_version(settings.index_dir).name == second.version
     versions = sorted(p.name for p in (settings.index_dir / "versions").iterdir())
@@ -108,7 +108,7 @@ def test_a_corpus_over_the_exact_search_limit_gets_hnsw_with_the_same_results(bu
                                                                                 tiny_corpus):
     exact_settings, _ = built
     settings = exact_settings.with_(index_dir=tmp_path / "hnsw", exact_search_limit=1)
-    build_index(settings, embedder)
+    build_index(settings.index_config(), embedder)
     exact, approx = open_index(exact_settings.index_dir, embedder.name), open_index(settings.index_dir, embedder.name)
     assert not exact.store.approximate and approx.store.approximate
     qv = embedder.encode_queries(["Mưa lớn gây lũ ở miền Trung"])

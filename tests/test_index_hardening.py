@@ -124,13 +124,13 @@ def test_corrupt_embedding_cache_is_moved_aside_and_the_build_succeeds(tmp_path,
     (cache_dir / "embeddings.sqlite-wal").write_bytes(b"stale journal of the broken file")
     settings = base_settings.with_(index_dir=index_dir, corpus_dir=tiny_corpus)
     with caplog.at_level(logging.WARNING, logger="index.embedcache"):
-        report = build_index(settings, embedder)
+        report = build_index(settings.index_config(), embedder)
     assert report.articles == 3 and report.embedded == report.chunks and check_index(index_dir).ok
     assert len([p for p in cache_dir.glob("embeddings.sqlite.corrupt-*") if not p.name.endswith(("-wal", "-shm"))]) == 1
     assert "corrupt" in caplog.text and "moved it aside" in caplog.text
     with sqlite3.connect(cache_dir / "embeddings.sqlite") as conn:
         assert conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == report.chunks
-    assert build_index(settings, embedder).reused == report.chunks
+    assert build_index(settings.index_config(), embedder).reused == report.chunks
 
 
 def test_cache_damaged_past_its_header_is_replaced_on_first_read(tmp_path):
@@ -152,7 +152,7 @@ def test_cache_damaged_past_its_header_is_replaced_on_first_read(tmp_path):
 
 def test_index_in_a_directory_named_with_uri_characters(tmp_path, tiny_corpus, base_settings, embedder):
     index_dir = tmp_path / "idx#2 ?x"
-    report = build_index(base_settings.with_(index_dir=index_dir, corpus_dir=tiny_corpus), embedder)
+    report = build_index(base_settings.with_(index_dir=index_dir, corpus_dir=tiny_corpus).index_config(), embedder)
     db_file = current_version(index_dir) / MetadataDB.FILENAME
     assert db_file.is_file() and (index_dir / "cache" / EmbeddingCache.FILENAME).is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "idx#2 ?x"]

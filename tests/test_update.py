@@ -36,20 +36,20 @@ def corpus_copy(tmp_path):
 @pytest.fixture
 def live(tmp_path, corpus_copy, base_settings, embedder):
     settings = base_settings.with_(index_dir=tmp_path / "idx", corpus_dir=corpus_copy, batch_size=2)
-    first = update_index(settings, embedder)
+    first = update_index(settings.index_config(), embedder)
     assert first.full and first.build.embedded == first.build.chunks
     return settings
 
 
 def test_update_embeds_only_what_changed(live, embedder, corpus_copy):
-    again = update_index(live, embedder)
+    again = update_index(live.index_config(), embedder)
     assert again.up_to_date and again.unchanged >= 25 and "up to date" in again.summary()
     (corpus_copy / "new.md").write_text(NEW_ARTICLE, encoding="utf-8")
     removed = sorted(corpus_copy.glob("baomoi/*.md"))[0]
     removed.unlink()
     edited = sorted(corpus_copy.glob("baomoi/*.md"))[0]
     edited.write_text(edited.read_text(encoding="utf-8") + "\nĐoạn bổ sung mới của biên tập viên.\n", encoding="utf-8")
-    report = update_index(live, embedder)
+    report = update_index(live.index_config(), embedder)
     assert report.added == ["new"] and len(report.removed) == 1 and len(report.changed) == 1
     # Only the new article and the edited one's changed passages go to the model.
     assert 1 <= report.build.embedded <= 6 and report.build.reused >= report.build.chunks - 6
@@ -64,9 +64,9 @@ def test_update_embeds_only_what_changed(live, embedder, corpus_copy):
 def test_changed_chunker_is_refused_unless_full(live, embedder):
     other = live.with_(chunk_size=500)
     with pytest.raises(IndexMismatchError) as err:
-        update_index(other, embedder)
+        update_index(other.index_config(), embedder)
     assert "700/100 -> 500/100" in str(err.value) and "--full" in str(err.value)
-    report = update_index(other, embedder, full=True)
+    report = update_index(other.index_config(), embedder, full=True)
     assert report.full and report.build.chunks > 0 and check_index(live.index_dir).ok
 
 
@@ -93,7 +93,7 @@ def test_kill_9_during_a_build_leaves_the_previous_index_intact(live, embedder, 
     assert ans.found and SEED_ID in {c.article_id for c in ans.citations}
     assert all(f in ans.answer for f in TASK_FRAGMENTS)
     # The next run finishes the job, reusing what the killed one had embedded.
-    resumed = update_index(live.with_(chunk_size=400), embedder, full=True)
+    resumed = update_index(live.with_(chunk_size=400).index_config(), embedder, full=True)
     assert resumed.build.reused > 0 and check_index(live.index_dir).ok
     assert not any(p.name.endswith(".tmp") for p in (live.index_dir / "versions").iterdir())
 

@@ -1,0 +1,176 @@
+"""Extractive answers without the model: candidate sentences, the relevance gate, sentence
+selection, citations and markers, refusals, a fitted gate file, and the sentence cache."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from assistant.answering import (
+    ANSWER_MARGIN,
+    DUPLICATE_COSINE,
+    LOOKAHEAD_CHARS,
+    MIN_DENSE,
+    MIN_GAP,
+    MIN_OVERLAP,
+    STRONG_DENSE,
+    Candidate,
+    ExtractiveAnswerer,
+    ScoredSentence,
+    SentenceCache,
+)
+from assistant.messages import t
+from assistant.records import Hit
+from assistant.service import NewsQA
+from index.corpus import Article
+from tests.fast.fakes import ARTICLES, HOA_SEN, HOA_SEN_COPY, METRO, FakeEmbedder
+
+HOA_SEN_QUESTION = "Nhà máy sấy vải thiều của hợp tác xã Hoa Sen công suất bao nhiêu?"
+UNRELATED_VI = "Thời tiết ở Đà Lạt cuối tuần có sương mù không?"
+UNRELATED_EN = "Who won the chess olympiad in Budapest?"
+
+
+def quoted_lines(answer: str) -> list[tuple[str, int]]:
+    """(sentence, marker) for each quoted line of an extractive answer."""
+    return [(m[1], int(m[2])) for m in re.finditer(r"^(.*) \[(\d+)\]$", answer, re.M)]
+
+
+# -- the gate and the selection, on hand-made numbers ------------------------------------------
+
+
+def scored(dense: float, overlap: float = 0.0, vector=(1.0, 0.0), article: str = "a") -> ScoredSentence:
+    v = np.asarray(vector, np.float32)
+    return ScoredSentence(Candidate(0, article, 0, 1, f"{article}:{dense}", ""), dense, overlap, v / np.linalg.norm(v))
+
+
+@pytest.mark.parametrize("dense,overlap,gap,lang,passes", [
+    (MIN_DENSE - 0.01, 1.0, 1.0, "vi", False),  # too far from the question, whatever the words say
+    (MIN_DENSE, MIN_OVERLAP, 0.0, "vi", True),  # enough shared words: no gap needed
+    (STRONG_DENSE, MIN_OVERLAP - 0.01, MIN_GAP - 0.001, "vi", False),  # few words and no standout passage
+    (STRONG_DENSE - 0.01, 0.0, MIN_GAP, "vi", False),  # a Vietnamese paraphrase must match strongly
+    (STRONG_DENSE, 0.0, MIN_GAP, "vi", True),
+    (MIN_DENSE, 0.0, MIN_GAP, "en", True),  # another language shares no words: the gap decides
+])
+def test_relevance_gate(dense, overlap, gap, lang, passes):
+    assert ExtractiveAnswerer.relevant(scored(dense, overlap), lang, gap) is passes
+
+
+def test_pick_stops_at_the_margin_skips_near_duplicates_and_keeps_the_limit():
+    best = scored(0.90, vector=(1.0, 0.0))
+    # cos(best, twin) = 0.95 >= DUPLICATE_COSINE: a caption repeating the lead
+    twin = scored(0.89, vector=(0.95, np.sqrt(1 - 0.95 ** 2)))
+    other = scored(0.88, vector=(0.0, 1.0))
+    third = scored(0.87, vector=(0.6, -0.8))
+    weak = scored(0.90 - ANSWER_MARGIN - 0.01, vector=(-1.0, 0.0))
+    assert float(best.vector @ twin.vector) >= DUPLICATE_COSINE
+    ranked = [best, twin, other, third, weak]
+    assert ExtractiveAnswerer.pick(ranked, 5) == [best, other, third]
+    assert ExtractiveAnswerer.pick(ranked, 2) == [best, other]
+    assert ExtractiveAnswerer.pick(ranked, 1) == [best]
+
+
+def test_candidates_are_the_passage_sentences_and_those_just_after_it_with_their_context():
+    first = "Câu thứ nhất nói về nhà máy."
+    second = "Câu thứ hai nói về vốn."
+    long_gap = "Đoạn rất dài " + "chữ " * (LOOKAHEAD_CHARS // 4) + "kết thúc."
+    far = "Câu ở rất xa không được xét."
+    text = " ".join([first, second, long_gap, far])
+    art = Article(id="x", title="Tiêu đề", text=text)
+    hit = Hit(article_id="x", title="Tiêu đề", date=None, url="", source="", text=first, score=1.0, chunk_id=0,
+              position=0, start=0, end=len(first))
+    answerer = ExtractiveAnswerer(FakeEmbedder(), lexical=None)
+    cands = answerer.candidates([hit], {"x": art})
+    assert [c.text for c in cands] == [first, second, long_gap]
+    assert [c.previous for c in cands] == ["", first, second]
+    assert cands[1].window == f"{first} {second}"
+    assert answerer.candidates([hit], {}) == []  # an article missing from the store gives nothing
+
+
+# -- through the service over the small index --------------------------------------------------
+
+
+def test_an_answerable_question_quotes_the_article_and_every_marker_has_its_citation(shared_qa):
+    ans = shared_qa.ask(HOA_SEN_QUESTION)
+    assert ans.found and ans.language == "vi" and ans.mode == "extractive" and ans.notice == ""
+    assert ans.citations[0].article_id in (HOA_SEN, HOA_SEN_COPY) and "40 tấn" in ans.answer
+    lines = quoted_lines(ans.answer)
+    assert lines and {n for _, n in lines} == {c.n for c in ans.citations}
+    for sentence, n in lines:
+        # The cited passage is widened to hold every sentence quoted from it.
+        assert sentence in ans.citations[n - 1].text
+    assert ans.gate is not None and ans.gate.passed and ans.gate.features["overlap"] >= MIN_OVERLAP
+
+
+def test_the_number_of_quoted_sentences_follows_the_setting(shared_qa):
+    longer = shared_qa.ask(HOA_SEN_QUESTION)
+    assert len(quoted_lines(longer.answer)) >= 2
+    one = NewsQA(shared_qa.settings.with_(answer_sentences=1), embedder=shared_qa.embedder).ask(HOA_SEN_QUESTION)
+    assert len(quoted_lines(one.answer)) == 1 and one.answer == quoted_lines(longer.answer)[0][0] + " [1]"
+
+
+def test_an_english_question_gets_an_english_frame(shared_qa):
+    ans = shared_qa.ask("How long is the elevated section of the metro line?")
+    assert ans.found and ans.language == "en" and ans.answer.startswith(t("answer_intro", "en") + "\n")
+    assert ans.citations[0].article_id == METRO and "8.5 kilometres" in ans.answer
+
+
+@pytest.mark.parametrize("question,lang", [(UNRELATED_VI, "vi"), (UNRELATED_EN, "en")])
+def test_unrelated_questions_are_refused_in_their_language(shared_qa, question, lang):
+    ans = shared_qa.ask(question)
+    assert not ans.found and ans.language == lang and ans.citations == []
+    assert ans.answer == t("not_found", lang)
+    assert ans.hits  # passages were retrieved; the gate turned them down
+    assert ans.gate is not None and not ans.gate.passed
+
+
+@pytest.mark.parametrize("question,ui_lang,key", [("", "vi", "empty_question"), ("   ", "en", "empty_question"),
+                                                  ("x" * 2001, "en", "too_long")])
+def test_bad_questions_get_a_message(shared_qa, question, ui_lang, key):
+    ans = shared_qa.ask(question, ui_lang=ui_lang)
+    expected = t(key, ui_lang, n=len(question), limit=shared_qa.settings.max_question_chars)
+    assert not ans.found and ans.answer == expected and ans.citations == [] and ans.hits == []
+
+
+def gate_file(tmp_path, intercept: float):
+    path = tmp_path / f"gate{intercept}.json"
+    path.write_text(json.dumps({"names": ["dense", "overlap"], "mean": [0.8, 0.3], "scale": [0.05, 0.2],
+                                "coef": [1.0, 1.0], "intercept": intercept, "threshold": 0.5}), encoding="utf-8")
+    return path
+
+
+def test_a_fitted_gate_file_replaces_the_fixed_rule(shared_qa, tmp_path):
+    def with_gate(intercept):
+        return NewsQA(shared_qa.settings.with_(answer_gate=str(gate_file(tmp_path, intercept))),
+                      embedder=shared_qa.embedder)
+
+    assert not with_gate(-50.0).ask(HOA_SEN_QUESTION).found  # a model that always refuses
+    forced = with_gate(50.0).ask(UNRELATED_VI)  # ... and one that always answers
+    assert forced.found and forced.citations and forced.gate.probability > 0.99
+    neutral = with_gate(0.0).ask(HOA_SEN_QUESTION)
+    assert neutral.found and 0.5 < neutral.gate.probability < 1.0
+
+
+def test_sentence_embeddings_are_cached_by_text_and_evicted_oldest_first():
+    fake = FakeEmbedder()
+    cache = SentenceCache(size=2)
+    first = cache.get_many(fake, ["một", "hai"])
+    assert fake.encoded == 2 and np.allclose(first, fake.encode_documents(["một", "hai"]))
+    fake.encoded = 0
+    cache.get_many(fake, ["hai", "một", "hai"])
+    assert fake.encoded == 0
+    cache.get_many(fake, ["ba"])  # evicts "một", the least recently used
+    assert fake.encoded == 1
+    cache.get_many(fake, ["hai"])
+    assert fake.encoded == 1
+    cache.get_many(fake, ["một"])
+    assert fake.encoded == 2
+
+
+def test_the_corpus_article_texts_are_what_the_answers_quote(shared_qa):
+    """Guards the premise of the tests above: the index holds the fake corpus as written."""
+    stored = shared_qa.index().db.articles([HOA_SEN, METRO])
+    assert stored[METRO].text == ARTICLES[METRO][1]
+    assert "40 tấn" in stored[HOA_SEN].text
