@@ -43,7 +43,34 @@ def quoted_lines(answer: str) -> list[tuple[str, int]]:
 
 def scored(dense: float, overlap: float = 0.0, vector=(1.0, 0.0), article: str = "a") -> ScoredSentence:
     v = np.asarray(vector, np.float32)
-    return ScoredSentence(Candidate(0, article, 0, 1, f"{article}:{dense}", ""), dense, overlap, v / np.linalg.norm(v))
+    start = int(dense * 10_000)  # one sentence per score: each has its own place in the article
+    return ScoredSentence(Candidate(0, article, start, start + 1, f"{article}:{dense}", ""), dense, overlap,
+                          v / np.linalg.norm(v))
+
+
+def leaning(dense: float, start: int, previous_start: int, vector=(1.0, 0.0)) -> ScoredSentence:
+    """A sentence that matched the question through the one before it (at `previous_start`)."""
+    v = np.asarray(vector, np.float32)
+    cand = Candidate(0, "a", start, start + 10, f"s{start}", f"s{previous_start}", previous_start)
+    return ScoredSentence(cand, dense, 0.0, v / np.linalg.norm(v), True)
+
+
+def test_a_sentence_leaning_on_its_predecessor_quotes_both_once_and_within_one_extra_slot():
+    lead = leaning(0.90, start=100, previous_start=50)
+    assert lead.quoted == (50, "s50 s100")
+    # Its predecessor is also a candidate of its own: quoted once, inside the first quote.
+    predecessor = ScoredSentence(Candidate(0, "a", 50, 99, "s50", ""), 0.89, 0.0, np.array([0.0, 1.0], np.float32))
+    other = leaning(0.88, start=300, previous_start=250, vector=(0.6, -0.8))
+    third = scored(0.87, vector=(-0.6, -0.8))
+    chosen = ExtractiveAnswerer.pick([lead, predecessor, other, third], 3)
+    # lead (2 sentences) + other (2) would be 4 = limit + 1; third would make 5: left out.
+    assert [s.candidate.start for s in chosen] == [100, 300]
+    assert [s.quoted[0] for s in chosen] == [50, 250]
+    # A leaning sentence whose predecessor was already quoted is quoted alone.
+    again = leaning(0.85, start=50, previous_start=10, vector=(-1.0, 0.0))
+    follow = leaning(0.89, start=90, previous_start=50, vector=(0.0, 1.0))
+    picked = ExtractiveAnswerer.pick([again, follow], 3)
+    assert [s.quoted for s in picked] == [(10, "s10 s50"), (90, "s90")]
 
 
 @pytest.mark.parametrize("dense,overlap,gap,lang,passes", [
