@@ -176,7 +176,7 @@ class Library:
             except NewsQAError as exc:
                 return [_failure(exc)]
         results = [self.add(replace(a, path="")) for a in loaded.articles]
-        results += [AddResult("error", reason_en=f"{p.path}: {p.reason}", reason_vi=f"{p.path}: {p.reason}")
+        results += [AddResult("error", reason_en=f"{p.path}: {p.message('en')}", reason_vi=f"{p.path}: {p.message('vi')}")
                     for p in loaded.problems]
         return results
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from index.errors import CorpusError
+from index.errors import CorpusError, Msg, NewsQAError
 from index.textnorm import detect_language, normalize_text
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,17 @@ class Article:
 
 @dataclass
 class LoadProblem:
+    """A file (or JSONL line) left out of the corpus, and why, in the reader's language."""
+
     path: str
-    reason: str
+    problem: Msg | NewsQAError
+
+    @property
+    def reason(self) -> str:
+        return self.problem.message("en")
+
+    def message(self, lang: str = "en") -> str:
+        return self.problem.message(lang)
 
 
 @dataclass
@@ -258,9 +267,9 @@ def load_jsonl(path: Path) -> CorpusLoad:
                 raise ValueError("not a JSON object")
             out.articles.append(make_article(rec, str(rec.get("text") or ""), path, f"{path.stem}-{lineno}"))
         except ValueError as exc:
-            out.problems.append(LoadProblem(where, f"invalid JSON line: {exc}"))
+            out.problems.append(LoadProblem(where, Msg("corpus_bad_json_line", error=str(exc))))
         except CorpusError as exc:
-            out.problems.append(LoadProblem(where, str(exc)))
+            out.problems.append(LoadProblem(where, exc))
     return out
 
 
@@ -289,12 +298,13 @@ def load_corpus(corpus_dir: Path) -> CorpusLoad:
             loaded = load_file(path)
         except (CorpusError, OSError) as exc:
             log.warning("Skipping %s: %s", path, exc)
-            result.problems.append(LoadProblem(str(path), str(exc)))
+            problem = exc if isinstance(exc, CorpusError) else Msg("file_unreadable", path=path.name, error=exc.strerror)
+            result.problems.append(LoadProblem(str(path), problem))
             continue
         result.problems.extend(loaded.problems)
         for art in loaded.articles:
             if art.id in seen:
-                result.problems.append(LoadProblem(str(path), f"duplicate article id {art.id!r} (first in {seen[art.id]})"))
+                result.problems.append(LoadProblem(str(path), Msg("corpus_duplicate_id", id=art.id, first=seen[art.id])))
                 continue
             seen[art.id] = str(path)
             result.articles.append(art)

@@ -130,3 +130,16 @@ def test_the_index_layer_renders_keys_until_the_catalog_is_installed():
         assert str(IndexStateError("index_busy", index_dir="/idx")) == "index_busy {'index_dir': '/idx'}"
     finally:
         index.errors.set_renderer(saved)
+
+
+def test_corpus_problems_speak_the_readers_language(tmp_path):
+    from index.corpus import load_corpus
+    from index.errors import Msg
+
+    (tmp_path / "a.jsonl").write_text('{"id": "x", "title": "T", "text": "Một bài báo."}\n{broken\n', "utf-8")
+    (tmp_path / "b.jsonl").write_text('{"id": "x", "title": "T2", "text": "Bài khác."}\n', "utf-8")
+    problems = load_corpus(tmp_path).problems
+    assert len(problems) == 2
+    broken, duplicate = sorted(problems, key=lambda p: isinstance(p.problem, Msg) and p.problem.key == "corpus_duplicate_id")
+    assert broken.reason.startswith("invalid JSON line") and broken.message("vi").startswith("dòng JSON không hợp lệ")
+    assert "duplicate article id 'x'" in duplicate.reason and "trùng mã bài 'x'" in duplicate.message("vi")
