@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import html
 import logging
 import random
 import re
@@ -44,6 +43,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from filelock import FileLock, Timeout
+from lxml import etree
+from lxml import html as lxml_html
 
 from assistant.errors import IndexStateError, InputError, Msg, NewsQAError
 from assistant.feedstore import Entry, Feed, FeedStore
@@ -92,36 +93,26 @@ def format_interval(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-_BLOCKS = {"p", "br", "div", "li", "ul", "ol", "tr", "blockquote", "section", "article", "h1", "h2", "h3", "h4", "h5",
-           "h6", "figcaption", "pre", "hr", "table"}
-# One token of markup: a comment (to its end, or to the end of the text when unclosed), a tag (to
-# its ">", or to the next "<" when it has none), or a declaration/processing instruction. Every
-# alternative stops at the first "<" (or ">" outside quotes) after its start, so a scan is linear:
-# html.parser is quadratic on unclosed constructs ("<a <a <a ...", "&#&#...", "</</...") that a
-# feed's raw title or text-typed summary can carry by the megabyte.
-_TOKEN = re.compile(r"""<!--.*?(?:-->|\Z)
-    | <(/?)([a-zA-Z][a-zA-Z0-9:-]*)[^<>"']*(?:(?:"[^"<]*"|'[^'<]*'|["'])[^<>"']*)*>?
-    | <[!?/][^<>]*>?""", re.S | re.X)
-_HIDDEN_END = {name: re.compile(rf"</{name}[^<>]*>?", re.I) for name in ("script", "style")}
+_BLOCKS = ("p", "br", "div", "li", "ul", "ol", "tr", "blockquote", "section", "article", "h1", "h2", "h3", "h4", "h5",
+           "h6", "figcaption", "pre", "hr", "table")
 
 
 def html_to_text(markup: str) -> str:
-    """The text of an item's summary or content (HTML or plain), paragraphs kept. Linear time."""
+    """The text of an item's summary or content (HTML or plain), paragraphs kept. lxml (libxml2)
+    reads it in linear time: html.parser is quadratic on unclosed constructs ("<a <a <a ...",
+    "&#&#...", "</</...") that a feed's raw title or text-typed summary can carry by the megabyte."""
     markup = (markup or "")[:MAX_ITEM_HTML]
     if "<" in markup or "&" in markup:
-        parts: list[str] = []
-        pos = 0
-        while (token := _TOKEN.search(markup, pos)) is not None:
-            parts.append(html.unescape(markup[pos : token.start()]))
-            pos = token.end()
-            name = (token.group(2) or "").lower()
-            if name in _HIDDEN_END and not token.group(1):
-                close = _HIDDEN_END[name].search(markup, pos)
-                pos = close.end() if close else len(markup)
-            elif name in _BLOCKS:
-                parts.append("\n\n")
-        parts.append(html.unescape(markup[pos:]))
-        markup = "".join(parts)
+        try:
+            root = lxml_html.fragment_fromstring(markup, create_parent="div")
+        except (etree.ParserError, ValueError):  # nothing but markup, or not text at all
+            markup = ""
+        else:
+            etree.strip_elements(root, "script", "style", etree.Comment, with_tail=False)
+            for element in root.iter(*_BLOCKS):
+                element.text = "\n\n" + (element.text or "")
+                element.tail = "\n\n" + (element.tail or "")
+            markup = root.text_content()
     lines = [re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in normalize_text(markup).split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
