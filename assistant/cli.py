@@ -339,7 +339,7 @@ def cmd_feeds_watch(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from assistant.logs import configure_logging
-    from assistant.web import serve
+    from assistant.startup import serve
 
     settings = _settings(args)
     configure_logging(settings)

@@ -1,6 +1,6 @@
 """The web app: Gradio UI (chat, search, articles) mounted in FastAPI beside the JSON API.
 Wiring only: behaviour lives in the other assistant modules. `newsqa serve`, `make run` and
-`python app.py` all start it through `serve`."""
+`python app.py` all start it through assistant.startup, which loads the model meanwhile."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ import gradio as gr  # noqa: E402 - analytics must be off before gradio is impor
 from assistant.admin import Admin  # noqa: E402
 from assistant.api import create_api  # noqa: E402
 from assistant.chat import status_markdown  # noqa: E402
-from assistant.errors import IndexFormatError  # noqa: E402
-from assistant.logs import configure_logging  # noqa: E402
 from assistant.messages import t  # noqa: E402
 from assistant.request import AskRequest  # noqa: E402
 from assistant.scheduler import start_feed_polling  # noqa: E402
@@ -67,23 +65,6 @@ def build_app(qa: NewsQA, admin: Admin) -> gr.Blocks:
     return demo
 
 
-def prepare(settings: Settings) -> NewsQA:
-    """Load the model and the index before the first visitor arrives; build the index if missing."""
-    qa = NewsQA(settings)
-    try:
-        ready = qa.status().ready
-    except IndexFormatError as exc:
-        # Written by an older version of this program: same model, so rebuilding is safe and cheap.
-        log.warning("%s Rebuilding it now.", exc)
-        ready = False
-    if not ready:
-        log.warning("Building the index at %s from %s", settings.index_dir, settings.corpus_dir)
-        log.warning(qa.update(full=True, show_progress=True).summary())
-    # Loads the model and opens the index; a search is enough (an ask also encoded sentences: +1.7 s).
-    qa.search("warm-up", k=1)
-    return qa
-
-
 def _host_form(host: str) -> str:
     """As a Host header writes it: an IPv6 literal in brackets."""
     try:
@@ -124,11 +105,11 @@ def create_server(qa: NewsQA):
     return server
 
 
-def serve(settings: Settings | None = None) -> None:
+def serve_prepared(settings: Settings, qa: NewsQA) -> None:
+    """Serve `qa`, its model and index already loaded (assistant.startup does that)."""
     import uvicorn
 
-    settings = settings or Settings.from_env()
-    server = create_server(prepare(settings))
+    server = create_server(qa)
     feeds = start_feed_polling(server.state.admin)
     log.info("Serving on http://%s:%d/ (API docs at /api/docs)", settings.host, settings.port)
     try:
@@ -137,7 +118,3 @@ def serve(settings: Settings | None = None) -> None:
         if feeds is not None:
             feeds.shutdown()
 
-
-def main() -> None:
-    configure_logging()
-    serve()

@@ -4,50 +4,27 @@ The embedding model barely understands Vietnamese typed without diacritics ("dai
 binh yeu cau gi"), while BM25 copes through its folded tokens. So before a question is embedded,
 each unaccented syllable is replaced by the accented syllable of the corpus that folds to it, the
 sequence chosen by Viterbi over the corpus's syllable-bigram document frequencies (the BM25
-vocabulary already holds both, so nothing extra is stored or built). Syllables the corpus does not
-know stay as typed."""
+vocabulary holds both; its accent table lists the readings of each folded syllable). Syllables the
+corpus does not know stay as typed."""
 
 from __future__ import annotations
 
 import math
 import re
-import threading
 
-import numpy as np
-
-from index.textnorm import fold_diacritics
+from index.vocabulary import Vocabulary
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
-MAX_VARIANTS = 8
 # A bigram seen in the corpus is strong evidence for a reading; a frequent syllable weak evidence.
 BIGRAM_WEIGHT = 2.0
 
 
 class AccentRestorer:
-    def __init__(self, vocab: dict[str, int], df: np.ndarray, fold_prefix: str) -> None:
+    def __init__(self, vocab: Vocabulary) -> None:
         self.vocab = vocab
-        self.df = df
-        self.fold_prefix = fold_prefix
-        self._variants: dict[str, list[str]] | None = None
-        self._lock = threading.Lock()
 
     def _count(self, token: str) -> int:
-        j = self.vocab.get(token)
-        return int(self.df[j]) if j is not None and j < len(self.df) else 0
-
-    def variants(self) -> dict[str, list[str]]:
-        """folded syllable -> the corpus's syllables that fold to it, most frequent first (built once)."""
-        with self._lock:
-            if self._variants is None:
-                found: dict[str, list[str]] = {}
-                for token in self.vocab:
-                    if "_" in token or token.startswith(self.fold_prefix):
-                        continue
-                    found.setdefault(fold_diacritics(token), []).append(token)
-                self._variants = {
-                    k: sorted(v, key=lambda t: -self._count(t))[:MAX_VARIANTS] for k, v in found.items()
-                }
-            return self._variants
+        return self.vocab.df(token)
 
     def restore(self, text: str) -> str:
         """`text` with its syllables accented as the corpus most plausibly writes them; letter case
@@ -55,8 +32,7 @@ class AccentRestorer:
         matches = list(_TOKEN.finditer(text))
         if not matches:
             return text
-        table = self.variants()
-        options = [table.get(m.group().lower()) or [m.group().lower()] for m in matches]
+        options = [self.vocab.accent_variants(m.group().lower()) or [m.group().lower()] for m in matches]
         best = self._viterbi(options)
         out, last = [], 0
         for m, word in zip(matches, best):

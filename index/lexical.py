@@ -20,6 +20,7 @@ import numpy as np
 from index.accents import AccentRestorer
 from index.errors import IndexStateError
 from index.textnorm import fold_diacritics, words
+from index.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +58,14 @@ def _bm25s():
 
 class LexicalIndex:
     DIRNAME = "lexical"
+    BM25S_VOCAB = "vocab.index.json"  # bm25s's own vocabulary file: indexes built before the trie
 
-    def __init__(self, bm25, ids: np.ndarray) -> None:
+    def __init__(self, bm25, ids: np.ndarray, vocab: Vocabulary) -> None:
         self.bm25 = bm25
         self.ids = ids  # position in the BM25 corpus -> chunk id
-        self.vocab: dict[str, int] = bm25.vocab_dict
-        indptr = np.asarray(bm25.scores["indptr"])
-        self.df = np.diff(indptr)
-        self.n_docs = int(bm25.scores.get("num_docs", len(ids)))
-        self.restorer = AccentRestorer(self.vocab, self.df, FOLD)
+        self.vocab = vocab
+        self.n_docs = int(bm25.scores.get("num_docs") or len(ids))
+        self.restorer = AccentRestorer(vocab)
 
     @classmethod
     def build(cls, chunk_ids: list[int], texts: list[str]) -> LexicalIndex:
@@ -75,32 +75,46 @@ class LexicalIndex:
         vocab: dict[str, int] = {"": 0}  # bm25s's empty token, which scores documents without tokens
         docs = [array("i", [vocab.setdefault(t, len(vocab)) for t in analyze_document(x)]) for x in texts]
         bm25.index((docs or [array("i")], vocab), show_progress=False)
-        return cls(bm25, np.asarray(chunk_ids, dtype=np.int64))
+        del docs
+        bm25.vocab_dict = None  # the trie below replaces it
+        return cls(bm25, np.asarray(chunk_ids, dtype=np.int64),
+                   Vocabulary.from_dict(vocab, bm25.scores["indptr"], FOLD))
 
     def save(self, folder: Path) -> list[str]:
         target = Path(folder) / self.DIRNAME
         target.mkdir(exist_ok=True)
+        self.bm25.vocab_dict = {}
         self.bm25.save(str(target), show_progress=False)
+        self.bm25.vocab_dict = None
+        (target / self.BM25S_VOCAB).unlink(missing_ok=True)
+        self.vocab.save(target)
         np.save(target / "chunk_ids.npy", self.ids)
         return sorted(str(p.relative_to(folder)) for p in target.iterdir() if p.is_file())
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex:
         target = Path(folder) / cls.DIRNAME
+        trie = Vocabulary.exists(target)
         try:
-            bm25 = _bm25s().BM25.load(str(target), mmap=True, show_progress=False)
+            bm25 = _bm25s().BM25.load(str(target), mmap=True, load_vocab=not trie, show_progress=False)
             ids = np.load(target / "chunk_ids.npy")
+            indptr = bm25.scores["indptr"]
+            if trie:
+                vocab = Vocabulary.load(target, indptr)
+            else:
+                log.info("%s has no vocabulary trie (built by an older version): converting in memory", target)
+                vocab = Vocabulary.from_dict(bm25.vocab_dict, indptr, FOLD)
+                bm25.vocab_dict = None
         except (OSError, ValueError, json.JSONDecodeError) as exc:
             raise IndexStateError("index_lexical_corrupt", target=target, error=exc) from exc
-        return cls(bm25, ids)
+        return cls(bm25, ids, vocab)
 
     def __len__(self) -> int:
         return int(len(self.ids))
 
     def idf(self, token: str) -> float:
         """BM25's idf; a token never seen is as rare as it gets."""
-        j = self.vocab.get(token)
-        df = int(self.df[j]) if j is not None and j < len(self.df) else 0
+        df = self.vocab.df(token)
         return math.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))
 
     def coverage(self, query_tokens: list[str], text: str) -> float:
@@ -127,10 +141,10 @@ class LexicalIndex:
         """BM25 score of every chunk (position order of `ids`); 0 outside `allowed`.
         Each distinct token counts once: bm25s scores a token as often as it is given, so a question
         repeating one word 100k times would cost 100k passes over its postings."""
-        known = [t for t in dict.fromkeys(query_tokens) if t in self.vocab]
+        known = self.vocab.columns(dict.fromkeys(query_tokens))
         if not known:
             return np.zeros(len(self.ids), np.float32)
-        scores = np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+        scores = np.asarray(self.bm25.get_scores_from_ids(known), dtype=np.float32)
         if allowed is not None:
             scores = np.where(np.isin(self.ids, allowed), scores, 0.0).astype(np.float32)
         return scores
