@@ -256,8 +256,9 @@ class ExtractiveAnswerer:
         overlaps = [float(np.mean([self.lexical.coverage(t, c.window) for t in token_sets])) for c in cands]
         keep = self.shortlist(cands, overlaps)
         cands, overlaps = [cands[i] for i in keep], [overlaps[i] for i in keep]
-        alone = self.cache.get_many(self.embedder, [c.text for c in cands])
-        windows = self.cache.get_many(self.embedder, [c.window for c in cands])
+        # One pass of the model for both lists: a second call cost another forward's fixed overhead.
+        both = self.cache.get_many(self.embedder, [c.text for c in cands] + [c.window for c in cands])
+        alone, windows = both[: len(cands)], both[len(cands) :]
         dense = np.mean([np.maximum(alone @ v, windows @ v) for _, v in queries], axis=0)
         # A sentence that matches the question better with the sentence before it than alone is quoted
         # with it: on XQuAD's Vietnamese tune split at 5,000 articles (bench/answers.py) the answer string

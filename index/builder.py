@@ -147,11 +147,15 @@ def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[
         store = new_store("faiss", embedder.dimension, len(chunks), config.exact_search_limit)
         if len(chunks):
             store.add(np.arange(len(chunks), dtype=np.int64), vectors)
-        lexical = LexicalIndex.build(list(range(len(chunks))), texts)
-        files = store.save(staged) + lexical.save(staged) + [MetadataDB.FILENAME]
+        # Each part is written and let go before the next is built: at 35k articles the vectors (FAISS
+        # holds its own copy) and the BM25 build together set the build's peak memory.
+        del vectors
+        store_kind, files = store.kind, store.save(staged)
+        del store
+        files += LexicalIndex.build(list(range(len(chunks))), texts).save(staged) + [MetadataDB.FILENAME]
         manifest = Manifest(
             model=embedder.name, dimension=embedder.dimension, chunk_size=config.chunk_size,
-            chunk_overlap=config.chunk_overlap, separators=SEPARATORS, store=store.kind,
+            chunk_overlap=config.chunk_overlap, separators=SEPARATORS, store=store_kind,
             articles=len(articles), chunks=len(chunks),
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3), corpus_dir=origin,
