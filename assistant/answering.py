@@ -35,9 +35,14 @@ LOOKAHEAD_CHARS = 400
 MAX_CANDIDATES = 48
 # Embedding the sentences is nearly all of an answer's time (48 candidates and their windows: about a
 # second on 2 cores at 35k articles), so only a shortlist by word overlap goes to the model.
-# Measured with bench/answer_quality.py (300 ViMedAQA questions): all 48 → answer recall 68.4%,
-# gold cited 91.0%, ask p50 307 ms; 8 → 68.1%, 90.0%, 177 ms; 6 → 67.8%, 89.7%, 141 ms.
-MAX_ENCODED = 8
+# Measured with bench/answer_quality.py (300 ViMedAQA / 300 ViRe4MRC questions, answer recall):
+# 8 → 74.3% / 30.3%, 6 → 74.3% / 30.2%, 5 → 73.7% / 29.1%; at 35k articles 8 → 6 took ask p50
+# from 185 to 152 ms (news titles as questions, in process).
+MAX_ENCODED = 6
+# The model is compute-bound here (~0.17 ms per token on 2 cores) and pads a batch to its longest text:
+# batches of 4 length-sorted sentences waste little padding and few passes (ask p50 at 35k articles:
+# 221 ms in one batch of 16, 195 ms by 8, 185 ms by 4, 246 ms by 2).
+SENTENCE_BATCH = 4
 HIT_PRIOR = 0.05  # overlap given up per rank of the passage a sentence comes from
 # A sentence's score: its cosine to the question plus this much of its IDF-weighted word overlap.
 OVERLAP_WEIGHT = 0.15
@@ -200,7 +205,7 @@ class SentenceCache:
             known = {t: self._data[t] for t in texts if t in self._data}
         todo = list(dict.fromkeys(t for t in texts if t not in known))
         if todo:
-            known.update(zip(todo, embedder.encode_documents(todo, batch_size=64)))
+            known.update(zip(todo, embedder.encode_documents(todo, batch_size=SENTENCE_BATCH)))
         with self._lock:
             for text in texts:
                 self._data[text] = known[text]
@@ -256,7 +261,7 @@ class ExtractiveAnswerer:
         overlaps = [float(np.mean([self.lexical.coverage(t, c.window) for t in token_sets])) for c in cands]
         keep = self.shortlist(cands, overlaps)
         cands, overlaps = [cands[i] for i in keep], [overlaps[i] for i in keep]
-        # One pass of the model for both lists: a second call cost another forward's fixed overhead.
+        # One call of the model for both lists: a second call cost another pass's fixed overhead.
         both = self.cache.get_many(self.embedder, [c.text for c in cands] + [c.window for c in cands])
         alone, windows = both[: len(cands)], both[len(cands) :]
         dense = np.mean([np.maximum(alone @ v, windows @ v) for _, v in queries], axis=0)

@@ -5,7 +5,13 @@ overlap instead of adding up. `newsqa serve`, `make run` and `python app.py` all
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
+
+# oneDNN keeps a compiled primitive per input shape (1,024 by default), and questions and sentences
+# come in many lengths: at 35k articles that cache was ~100 MB of the server's growth over its first
+# 100 questions, with 16 the same speed (measured with bench/scale.py serve). Read when torch loads.
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
 
 from assistant.errors import IndexFormatError
 from assistant.service import NewsQA
