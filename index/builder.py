@@ -131,6 +131,8 @@ def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[
         cache.close()
     embed_seconds = time.perf_counter() - t0
     tokens = sum(embedder.count_tokens(fresh)) if fresh else 0
+    embedded, n_chunks = len(fresh), len(chunks)
+    del texts, fresh  # read back one at a time for the lexical index
 
     report(0.95, "writing index")
     log.info("stage: writing")
@@ -143,20 +145,25 @@ def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[
             db.add_article(article, zip(ids, cs))
             next_id += len(cs)
         db.commit()
-        db.close()
-        store = new_store("faiss", embedder.dimension, len(chunks), config.exact_search_limit)
-        if len(chunks):
-            store.add(np.arange(len(chunks), dtype=np.int64), vectors)
-        # Each part is written and let go before the next is built: at 35k articles the vectors (FAISS
-        # holds its own copy) and the BM25 build together set the build's peak memory.
+        # Each part is written and let go before the next is built: at 35k articles the passages, the
+        # vectors (FAISS holds its own copy) and the BM25 build together set the build's peak memory.
+        del per_article, chunks
+        store = new_store("faiss", embedder.dimension, n_chunks, config.exact_search_limit)
+        if n_chunks:
+            store.add(np.arange(n_chunks, dtype=np.int64), vectors)
         del vectors
         store_kind, files = store.kind, store.save(staged)
         del store
-        files += LexicalIndex.build(list(range(len(chunks))), texts).save(staged) + [MetadataDB.FILENAME]
+        try:
+            lexical = LexicalIndex.build(list(range(n_chunks)), db.embed_texts())  # read back as analysed
+        finally:
+            db.close()
+        files += lexical.save(staged) + [MetadataDB.FILENAME]
+        del lexical
         manifest = Manifest(
             model=embedder.name, dimension=embedder.dimension, chunk_size=config.chunk_size,
             chunk_overlap=config.chunk_overlap, separators=SEPARATORS, store=store_kind,
-            articles=len(articles), chunks=len(chunks),
+            articles=len(articles), chunks=n_chunks,
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3), corpus_dir=origin,
             exact_duplicates=groups.exact, near_duplicates=groups.near,
@@ -170,9 +177,9 @@ def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[
         raise
     report(1.0, "done")
     return BuildReport(
-        index_dir=str(index_dir), version=final.name, articles=len(articles), chunks=len(chunks),
+        index_dir=str(index_dir), version=final.name, articles=len(articles), chunks=n_chunks,
         tokens=tokens, seconds=time.perf_counter() - started, embed_seconds=embed_seconds,
-        problems=problems, embedded=len(fresh), reused=len(chunks) - len(fresh),
+        problems=problems, embedded=embedded, reused=n_chunks - embedded,
     )
 
 

@@ -13,11 +13,13 @@ import json
 import logging
 import math
 from array import array
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from index.accents import AccentRestorer
+from index.bm25build import column_pointers, count_documents, lean_bm25_class
 from index.errors import IndexStateError
 from index.textnorm import fold_diacritics, words
 from index.vocabulary import Vocabulary
@@ -68,17 +70,23 @@ class LexicalIndex:
         self.restorer = AccentRestorer(vocab)
 
     @classmethod
-    def build(cls, chunk_ids: list[int], texts: list[str]) -> LexicalIndex:
-        """Documents go to bm25s as token ids in compact int arrays: as lists of token strings the
-        35k-article corpus (110M tokens with bigrams and folded forms) took ~7 GB before indexing."""
-        bm25 = _bm25s().BM25()
+    def build(cls, chunk_ids: list[int], texts: Iterable[str]) -> LexicalIndex:
+        """Each text is analysed, counted and let go (index/bm25build.py): as lists of token strings the
+        35k-article corpus (110M tokens with bigrams and folded forms) took ~7 GB before indexing, as
+        token-id arrays handed to bm25s ~3 GB."""
+        _bm25s()  # quiet its logger
         vocab: dict[str, int] = {"": 0}  # bm25s's empty token, which scores documents without tokens
-        docs = [array("i", [vocab.setdefault(t, len(vocab)) for t in analyze_document(x)]) for x in texts]
-        bm25.index((docs or [array("i")], vocab), show_progress=False)
-        del docs
-        bm25.vocab_dict = None  # the trie below replaces it
-        return cls(bm25, np.asarray(chunk_ids, dtype=np.int64),
-                   Vocabulary.from_dict(vocab, bm25.scores["indptr"], FOLD))
+        docs = (array("i", [vocab.setdefault(t, len(vocab)) for t in analyze_document(x)]) for x in texts)
+        counted = count_documents(docs)
+        if counted.n_docs == 0:
+            counted = count_documents([array("i")])
+        indptr = column_pointers(counted, len(vocab))
+        # The trie replaces the dict before the matrix is allocated: both at once set the build's peak.
+        words = Vocabulary.from_dict(vocab, indptr, FOLD)
+        del vocab
+        bm25 = lean_bm25_class()()
+        bm25.index_counts(counted, indptr)
+        return cls(bm25, np.asarray(chunk_ids, dtype=np.int64), words)
 
     def save(self, folder: Path) -> list[str]:
         target = Path(folder) / self.DIRNAME

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.chunking import Chunk
+from index.chunking import Chunk, embed_text_for
 from index.corpus import Article
 
 SCHEMA = """
@@ -147,3 +147,10 @@ class MetadataDB:
     def all_chunks(self) -> list[StoredChunk]:
         rows = self.conn.execute("SELECT id, article_id, position, start, end, text FROM chunks ORDER BY id").fetchall()
         return [StoredChunk(**dict(r)) for r in rows]
+
+    def embed_texts(self) -> Iterator[str]:
+        """Every passage as the model read it (title + passage), in chunk id order, one at a time."""
+        rows = self.conn.execute("SELECT a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id "
+                                 "ORDER BY c.id")
+        for title, text in rows:
+            yield embed_text_for(title, text)

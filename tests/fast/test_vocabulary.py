@@ -88,3 +88,29 @@ def test_a_damaged_vocabulary_is_an_index_error(built, tmp_path):
     with pytest.raises(IndexStateError):
         LexicalIndex.load(tmp_path)
     shutil.rmtree(target)
+
+
+def test_the_lean_build_writes_the_arrays_bm25s_writes():
+    """LeanBM25 (index/bm25build.py) must produce bm25s's own matrix, element for element."""
+    import random
+    from array import array
+
+    import bm25s
+
+    from index.bm25build import BLOCK_DOCS, column_pointers, count_documents, lean_bm25_class
+
+    rng = random.Random(5)
+    words = [f"w{i}" for i in range(300)]
+    # More documents than one block, skewed token frequencies, repeats, and empty documents.
+    texts = [[rng.choice(words[: rng.choice((5, 50, 300))]) for _ in range(rng.choice((0, 1, 7, 40)))]
+             for _ in range(BLOCK_DOCS + 900)]
+    vocab: dict[str, int] = {"": 0}
+    docs = [array("i", [vocab.setdefault(t, len(vocab)) for t in doc]) for doc in texts]
+    stock, lean = bm25s.BM25(), lean_bm25_class()()
+    stock.index((docs, dict(vocab)), show_progress=False)
+    counted = count_documents(iter(docs))
+    lean.index_counts(counted, column_pointers(counted, len(vocab)))
+    for key in ("data", "indices", "indptr"):
+        assert lean.scores[key].dtype == stock.scores[key].dtype, key
+        assert np.array_equal(lean.scores[key], stock.scores[key]), key
+    assert lean.scores["num_docs"] == stock.scores["num_docs"]
