@@ -97,12 +97,15 @@ class NewsQA:
         self._index: OpenIndex | None = None
         self._pointer_stamp: float | None = None
         self._lock = threading.Lock()
+        # Apart from the index's lock: the server opens the index and builds its pages while the model
+        # loads in another thread (assistant/startup.py).
+        self._model_lock = threading.Lock()
         self._sentences = SentenceCache()
         self._gate = GateModel.load(self.settings.answer_gate) if self.settings.answer_gate else None
 
     @property
     def embedder(self) -> Embedder:
-        with self._lock:
+        with self._model_lock:
             if self._embedder is None:
                 self._embedder = load_embedder(self.settings.index_config())
             return self._embedder

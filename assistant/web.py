@@ -105,11 +105,10 @@ def create_server(qa: NewsQA):
     return server
 
 
-def serve_prepared(settings: Settings, qa: NewsQA) -> None:
-    """Serve `qa`, its model and index already loaded (assistant.startup does that)."""
+def run_server(settings: Settings, server) -> None:
+    """Serve `create_server`'s app until stopped (assistant.startup loads the model first)."""
     import uvicorn
 
-    server = create_server(qa)
     feeds = start_feed_polling(server.state.admin)
     log.info("Serving on http://%s:%d/ (API docs at /api/docs)", settings.host, settings.port)
     try:
