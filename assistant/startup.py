@@ -1,13 +1,14 @@
-"""Getting the server ready to answer: the model loads in a background thread (~5 s: the
-sentence-transformers imports and the weights) while the main thread imports the web framework
-(Gradio alone is ~1.7 s), opens the index and builds the pages, so the costs overlap instead of adding
-up. `newsqa serve`, `make run` and `python app.py` all start here."""
+"""Getting the server ready to answer: one background thread opens the index (its checksums release
+the GIL; a missing index is built there), another loads the model (~5 s: the sentence-transformers
+imports and the weights), while the main thread imports the web framework (Gradio alone is ~1.7 s)
+and builds the pages. `newsqa serve`, `make run` and `python app.py` all start here."""
 
 from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from concurrent.futures import Future
 
 # oneDNN keeps a compiled primitive per input shape (1,024 by default), and questions and sentences
 # come in many lengths: at 35k articles that cache was ~100 MB of the server's growth over its first
@@ -44,15 +45,30 @@ def warm_up(qa: NewsQA, index_ready: Future) -> None:
     qa.search("warm-up", k=1)
 
 
+def in_daemon_thread(fn, *args) -> Future:
+    """`fn(*args)` in a daemon thread: Ctrl+C during start-up (an index being built, say) ends the
+    process instead of waiting for the thread; a build cut short leaves the live version as it was."""
+    future: Future = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, which raises it
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=f"newsqa-start-{fn.__name__}", daemon=True).start()
+    return future
+
+
 def serve(settings: Settings | None = None) -> None:
     settings = settings or Settings.from_env()
     qa = NewsQA(settings)
     # Three things at once: the index opens (mostly checksums, which release the GIL; a missing index
     # is built here), the model loads, and the main thread imports Gradio and builds the pages.
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="newsqa-start")
-    index_ready = pool.submit(ensure_index, qa)
-    warmed = pool.submit(warm_up, qa, index_ready)
-    pool.shutdown(wait=False)
+    index_ready = in_daemon_thread(ensure_index, qa)
+    warmed = in_daemon_thread(warm_up, qa, index_ready)
     from assistant.web import create_server, run_server
 
     index_ready.result()  # raises what stopped the index from opening or building

@@ -49,10 +49,9 @@ def count_documents(docs: Iterable) -> Counted:
 
     for doc in docs:
         ids, tf = np.unique(np.asarray(doc, dtype=np.int64), return_counts=True)
-        if len(tf) and int(tf.max()) >= np.iinfo(np.uint16).max:
-            raise ValueError("a token occurs 65,535 times or more in one document")
         block_tokens.append(ids.astype(np.int32))
-        block_counts.append(tf.astype(np.uint16))
+        # 2 bytes a count; a block holding a count above that (a passage of 65k equal tokens) gets 4.
+        block_counts.append(tf.astype(np.uint16 if tf.max(initial=0) <= np.iinfo(np.uint16).max else np.uint32))
         out.distinct.append(len(ids))
         out.lengths.append(len(doc))
         if len(out.lengths) % BLOCK_DOCS == 0:

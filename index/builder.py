@@ -139,22 +139,22 @@ def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[
     staged = new_version_dir(index_dir)
     try:
         db = MetadataDB(staged / MetadataDB.FILENAME)
-        next_id = 0
-        for article, cs in per_article:
-            ids = range(next_id, next_id + len(cs))
-            db.add_article(article, zip(ids, cs))
-            next_id += len(cs)
-        db.commit()
-        # Each part is written and let go before the next is built: at 35k articles the passages, the
-        # vectors (FAISS holds its own copy) and the BM25 build together set the build's peak memory.
-        del per_article, chunks
-        store = new_store("faiss", embedder.dimension, n_chunks, config.exact_search_limit)
-        if n_chunks:
-            store.add(np.arange(n_chunks, dtype=np.int64), vectors)
-        del vectors
-        store_kind, files = store.kind, store.save(staged)
-        del store
         try:
+            next_id = 0
+            for article, cs in per_article:
+                ids = range(next_id, next_id + len(cs))
+                db.add_article(article, zip(ids, cs))
+                next_id += len(cs)
+            db.commit()
+            # Each part is written and let go before the next is built: at 35k articles the passages,
+            # the vectors (FAISS holds its own copy) and the BM25 build together set the build's peak.
+            del per_article, chunks
+            store = new_store("faiss", embedder.dimension, n_chunks, config.exact_search_limit)
+            if n_chunks:
+                store.add(np.arange(n_chunks, dtype=np.int64), vectors)
+            del vectors
+            store_kind, files = store.kind, store.save(staged)
+            del store
             lexical = LexicalIndex.build(list(range(n_chunks)), db.embed_texts())  # read back as analysed
         finally:
             db.close()

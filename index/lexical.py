@@ -78,6 +78,8 @@ class LexicalIndex:
         vocab: dict[str, int] = {"": 0}  # bm25s's empty token, which scores documents without tokens
         docs = (array("i", [vocab.setdefault(t, len(vocab)) for t in analyze_document(x)]) for x in texts)
         counted = count_documents(docs)
+        if counted.n_docs != len(chunk_ids):
+            raise ValueError(f"{counted.n_docs} texts for {len(chunk_ids)} passages")
         if counted.n_docs == 0:
             counted = count_documents([array("i")])
         indptr = column_pointers(counted, len(vocab))
@@ -110,10 +112,12 @@ class LexicalIndex:
             if trie:
                 vocab = Vocabulary.load(target, indptr)
             else:
-                log.info("%s has no vocabulary trie (built by an older version): converting in memory", target)
+                log.warning("%s has no vocabulary trie (built by an older version): converted in memory at "
+                            "every start; `newsqa index update --full` stores it (faster start, less memory)",
+                            target)
                 vocab = Vocabulary.from_dict(bm25.vocab_dict, indptr, FOLD)
                 bm25.vocab_dict = None
-        except (OSError, ValueError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, RuntimeError, json.JSONDecodeError) as exc:  # marisa: RuntimeError
             raise IndexStateError("index_lexical_corrupt", target=target, error=exc) from exc
         return cls(bm25, ids, vocab)
 

@@ -111,7 +111,7 @@ class FaissStore:
             # Memory-mapped where the index type allows it, HNSW's vectors included (IFC: flat codes):
             # exact stores load instantly, and the vectors are page cache shared between processes
             # rather than each server's own memory.
-            flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
+            flags = faiss.IO_FLAG_MMAP | getattr(faiss, "IO_FLAG_MMAP_IFC", 0) | faiss.IO_FLAG_READ_ONLY
             index = faiss.read_index(str(path), flags)
         except Exception as exc:  # noqa: BLE001 - FAISS raises plain RuntimeError for any bad file
             raise IndexStateError("index_vectors_corrupt", path=path,
