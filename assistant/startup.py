@@ -37,8 +37,8 @@ def ensure_index(qa: NewsQA) -> None:
 
 def warm_up(qa: NewsQA, index_ready: Future) -> None:
     """Load the model, then, once the index is open, run everything a first question touches.
-    Every model pass of the start-up stays in this one thread: with a warm-up search in the main
-    thread as well, ask p50 at 35k articles read 170-196 ms instead of 141-157 ms over HTTP
+    The warm-up runs here, never in the main thread (which goes on to serve): with a warm-up search
+    in the main thread as well, ask p50 at 35k articles read 170-196 ms instead of 141-157 ms over HTTP
     (bench/scale.py serve, alternating runs)."""
     qa.embedder  # noqa: B018 - loads it
     index_ready.result()

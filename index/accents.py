@@ -22,9 +22,7 @@ BIGRAM_WEIGHT = 2.0
 class AccentRestorer:
     def __init__(self, vocab: Vocabulary) -> None:
         self.vocab = vocab
-
-    def _count(self, token: str) -> int:
-        return self.vocab.df(token)
+        self._count = vocab.df  # how many passages hold a syllable or bigram
 
     def restore(self, text: str) -> str:
         """`text` with its syllables accented as the corpus most plausibly writes them; letter case
