@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -22,13 +21,13 @@ import numpy as np
 
 from assistant.errors import InputError
 from assistant.messages import t
+from assistant.qtype import Kind, asked_kind, holds_kind, named_words
 from assistant.records import Citation, Hit
 from assistant.retrieval import Retrieval
 from index.chunking import split_sentences
 from index.corpus import Article
 from index.embedder import Embedder
 from index.lexical import LexicalIndex, analyze_query, is_unaccented
-from index.textnorm import fold_diacritics
 
 # How far past a passage's end a sentence may start and still be considered.
 LOOKAHEAD_CHARS = 400
@@ -46,6 +45,7 @@ SENTENCE_BATCH = 4
 HIT_PRIOR = 0.05  # overlap given up per rank of the passage a sentence comes from
 # A sentence's score: its cosine to the question plus this much of its IDF-weighted word overlap.
 OVERLAP_WEIGHT = 0.15
+KIND_WEIGHT = 0.03
 # Relevance gates, measured on the demo corpus with answerable and unrelated questions
 # (bench/calibrate_gate.py prints the distributions and the verdicts).
 MIN_DENSE = 0.80
@@ -54,6 +54,7 @@ STRONG_DENSE = 0.88
 MIN_GAP = 0.045
 ANSWER_MARGIN = 0.04
 DUPLICATE_COSINE = 0.92
+RARE_TOKENS = 3  # the question's rarest words, which the answer's surroundings should hold
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,12 @@ class ScoredSentence:
     # The sentence matched the question mainly through the one before it ("… Đại tá Lương Thanh Bình
     # phát biểu." then "Ông yêu cầu …"): that sentence often holds what was asked, so both are quoted.
     leans_on_previous: bool = False
+    # Holds what the question asks for (a number for "bao nhiêu", a name for "ai"), beyond its words.
+    kind_match: bool = False
 
     @property
     def score(self) -> float:
-        return self.dense + OVERLAP_WEIGHT * self.overlap
+        return self.dense + OVERLAP_WEIGHT * self.overlap + KIND_WEIGHT * self.kind_match
 
     @property
     def with_previous(self) -> bool:
@@ -144,19 +147,31 @@ class GateModel:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
-# Questions asking for a number or a date ("bao nhiêu", "năm nào", "how many", "when"): a sentence
-# without a digit rarely answers them.
-_ASKS_NUMBER = re.compile(r"\b(bao nhieu|nam nao|ngay nao|thang nao|khi nao|luc nao|how (many|much|long|old)"
-                          r"|what year|which year|when)\b|\bmấy\b")
+BUNDLED_GATE = Path(__file__).with_name("answer_gate.json")
 
 
-def gate_features(question: str, lang: str, ranked: list[ScoredSentence], retrieval: Retrieval) -> dict[str, float]:
+def load_gate(choice: str) -> GateModel | None:
+    """The gate a setting names: None for the fixed rule, else the fitted model ("fitted": the one
+    shipped with the package)."""
+    if choice.strip().lower() == "rule":
+        return None
+    return GateModel.load(BUNDLED_GATE if choice.strip().lower() in ("", "fitted") else Path(choice))
+
+
+def gate_features(question: str, lang: str, ranked: list[ScoredSentence], retrieval: Retrieval,
+                  lexical: LexicalIndex) -> dict[str, float]:
     """What the decision sees, measured per question. None of it depends on how many articles the
     index holds the way a raw score gap does: margins compare the best answer with its rivals."""
     best = ranked[0]
     hits = retrieval.hits
-    lowered = question.lower()
-    asks_number = float(bool(_ASKS_NUMBER.search(f"{fold_diacritics(lowered)} {lowered}")))
+    tokens = list(dict.fromkeys(analyze_query(question, bigrams=False)))
+    hit = hits[best.candidate.hit_index] if best.candidate.hit_index < len(hits) else None
+    around = f"{hit.title}\n{hit.text}\n{best.candidate.window}" if hit else best.candidate.window
+    # Rarest among the words the index knows: an English word absent from Vietnamese text is not a name.
+    known = [tok for tok in tokens if lexical.vocab.df(tok) > 0]
+    rare = sorted(known, key=lexical.idf, reverse=True)[:RARE_TOKENS]
+    names = analyze_query(" ".join(named_words(question)), bigrams=False)
+    kind = asked_kind(question)
     rivals = [s.score for s in ranked if s.candidate.article_id != best.candidate.article_id]
     english = float(lang == "en")
     features = {
@@ -172,8 +187,17 @@ def gate_features(question: str, lang: str, ranked: list[ScoredSentence], retrie
         "unaccented": float(lang != "en" and is_unaccented(question)),
         # The two best passages from one article: the index has a document about this, not scattered words.
         "lead_pair": float(len(hits) > 1 and hits[0].article_id == hits[1].article_id),
-        "asks_number": asks_number,
-        "number_match": asks_number * float(any(ch.isdigit() for ch in best.candidate.text)),
+        "asks_number": float(kind is Kind.NUMBER),
+        "number_match": float(kind is Kind.NUMBER and best.kind_match),
+        "asks_name": float(kind is Kind.NAME),
+        "name_match": float(kind is Kind.NAME and best.kind_match),
+        # What the question names (its rarest words) must be where the answer comes from: at 35k articles
+        # some sentence always resembles an unanswerable question, rarely one beside its names.
+        "rare_cover": lexical.coverage(rare, around) if rare else 0.0,
+        "passage_overlap": lexical.coverage(tokens, around) if tokens else 0.0,
+        # Names and numbers survive translation: an English question about "Division 346" needs them there.
+        "has_names": float(bool(names)),
+        "name_cover": lexical.coverage(names, around) if names else 0.0,
     }
     # Cross-lingual similarities run lower and share no words: the same evidence weighs differently.
     features.update({f"{k}_en": features[k] * english for k in ("dense", "overlap", "article_margin", "gap")})
@@ -269,7 +293,8 @@ class ExtractiveAnswerer:
         # with it: on XQuAD's Vietnamese tune split at 5,000 articles (bench/answers.py) the answer string
         # was then in the reply for 139 of 168 questions instead of 125, for 17% more text.
         leans = (windows @ question_vector) > (alone @ question_vector)
-        scored = [ScoredSentence(c, float(d), o, v, bool(w))
+        kind = asked_kind(question)
+        scored = [ScoredSentence(c, float(d), o, v, bool(w), holds_kind(kind, question, c.text))
                   for c, d, o, v, w in zip(cands, dense, overlaps, alone, leans)]
         return sorted(scored, key=lambda s: -s.score)
 
@@ -309,22 +334,29 @@ class ExtractiveAnswerer:
             used += len(s.places)
         return chosen
 
-    def decide(self, question: str, lang: str, ranked: list[ScoredSentence], retrieval: Retrieval) -> Gate:
-        features = gate_features(question, lang, ranked, retrieval)
+    def decide(self, question: str, lang: str, ranked: list[ScoredSentence], retrieval: Retrieval,
+               followup: bool = False, unresolved: bool = False) -> Gate:
+        """The fitted gate was fit on questions that name their subject. A follow-up read with the
+        conversation's subject (`followup`) lacks it in its own words, so the fixed rule, which also
+        scores against the subject, may answer it too; a question pointing at someone it does not name
+        with no conversation to say whom (`unresolved`) needs the fixed rule's evidence as well."""
+        features = gate_features(question, lang, ranked, retrieval, self.lexical)
         article = ranked[0].candidate.article_id
+        rule = self.relevant(ranked[0], lang, retrieval.dense_gap)
         if self.gate_model is None:
-            passed = self.relevant(ranked[0], lang, retrieval.dense_gap)
-            return Gate(features, float(passed), passed, article)
+            return Gate(features, float(rule), rule, article)
         p = self.gate_model.probability(features)
-        return Gate(features, p, p >= self.gate_model.threshold, article)
+        fitted = p >= self.gate_model.threshold
+        passed = (fitted or rule) if followup else (fitted and rule) if unresolved else fitted
+        return Gate(features, p, passed, article)
 
     def answer(self, question: str, question_vector: np.ndarray, lang: str, hits: list[Hit],
                articles: dict[str, Article], retrieval: Retrieval | None = None,
-               followup: tuple[str, np.ndarray] | None = None) -> Extract:
+               followup: tuple[str, np.ndarray] | None = None, unresolved: bool = False) -> Extract:
         ranked = self.score(question, question_vector, self.candidates(hits, articles), followup)
         if not ranked:
             return Extract(t("not_found", lang), [], False, None)
-        gate = self.decide(question, lang, ranked, retrieval or Retrieval(hits, 1.0))
+        gate = self.decide(question, lang, ranked, retrieval or Retrieval(hits, 1.0), followup is not None, unresolved)
         if not gate.passed:
             return Extract(t("not_found", lang), [], False, ranked[0], gate)
         best = ranked[0]

@@ -43,6 +43,19 @@ def names_own_subject(message: str) -> bool:
     return any(w[0].isupper() for w in words[1:]) or len(words) >= LONG_WORDS
 
 
+# Pointing at a person or unit named earlier: narrower than the phrases above, which also catch "it",
+# "this" or "còn" in questions that stand alone.
+_POINTS_AT = (
+    "ong ay", "ba ay", "anh ay", "chi ay", "co ay", "nguoi nay", "nguoi do", "don vi do", "don vi nay",
+    "he", "she", "him", "his", "her", "the unit",
+)
+
+
+def refers_back(message: str) -> bool:
+    """Points at someone it does not name ("he", "ông ấy", "the unit")."""
+    return _has_phrase(fold_diacritics(message).lower(), _POINTS_AT) and not names_own_subject(message)
+
+
 def depends_on_context(message: str) -> bool:
     folded = fold_diacritics(message).lower()
     if _has_phrase(folded, _REFERS_BACK_VI) or _has_phrase(folded, _REFERS_BACK_EN):

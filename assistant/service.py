@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answering import ExtractiveAnswerer, GateModel, SentenceCache
+from assistant.answering import ExtractiveAnswerer, SentenceCache, load_gate
 from assistant.dates import DateRange, extract_date_range
 from assistant.errors import IndexMissingError, IndexStateError
-from assistant.followup import retrieval_query
+from assistant.followup import refers_back, retrieval_query
 from assistant.llm import LLMAnswerer, LLMError, cited, clean_markers
 from assistant.llm import configured as llm_configured
 from assistant.messages import t
@@ -65,6 +65,7 @@ class _Prepared:
     notice: str = ""  # the date filter's outcome (applied, fallen back, empty)
     followup: tuple[str, np.ndarray] | None = None  # a follow-up's retrieval query and its vector
     standalone: str = ""  # the LLM's rewrite of a follow-up, asked in its place
+    unresolved: bool = False  # refers back to someone it does not name, with no conversation to say whom
 
     @property
     def hits(self) -> list[Hit]:
@@ -73,7 +74,7 @@ class _Prepared:
     def extractive(self):
         q = self.question
         return self.answerer.answer(q.text, self.question_vector, q.lang, self.hits, self.articles, self.retrieval,
-                                    self.followup)
+                                    self.followup, self.unresolved)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class NewsQA:
         # loads in another thread (assistant/startup.py).
         self._model_lock = threading.Lock()
         self._sentences = SentenceCache()
-        self._gate = GateModel.load(self.settings.answer_gate) if self.settings.answer_gate else None
+        self._gate = load_gate(self.settings.answer_gate)
 
     @property
     def embedder(self) -> Embedder:
@@ -240,7 +241,8 @@ class NewsQA:
         answerer = ExtractiveAnswerer(self.embedder, idx.lexical, self.settings.answer_sentences, self._sentences,
                                       self._gate)
         return _Prepared(question, question_vector, retrieval, idx.db.articles(h.article_id for h in retrieval.hits),
-                         answerer, notice, (query, query_vector) if query != question.text else None, standalone)
+                         answerer, notice, (query, query_vector) if query != question.text else None, standalone,
+                         not request.history and refers_back(question.text))
 
     def _resolve_question(self, request: AskRequest) -> _Question | Answer:
         """Normalize, detect the language, check the length, and turn a period the question names

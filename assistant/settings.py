@@ -40,8 +40,9 @@ class Settings:
     top_k: int = 5
     max_per_article: int = 2
     answer_sentences: int = 3
-    # A fitted answer/refuse model (bench/answers.py fit) instead of the fixed relevance rule; "" = the rule.
-    answer_gate: str = ""
+    # The answer/refuse decision: "fitted" (assistant/answer_gate.json, from `bench/answers.py fit`),
+    # "rule" (the fixed thresholds of assistant/answering.py), or the path of another fitted file.
+    answer_gate: str = "fitted"
     max_question_chars: int = 2000
     answer_mode: str = "extractive"  # extractive | llm (llm needs llm_base_url and llm_model)
     llm_base_url: str = ""  # any OpenAI-compatible server: Ollama, vLLM, llama.cpp ...

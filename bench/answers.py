@@ -11,7 +11,7 @@ questions are unanswerable against news (first 150 tune, next 150 held). The see
 Usage:
   python bench/answers.py build --articles 5000      # index under ~/.cache/newsqa/bench/answers-5000
   python bench/answers.py eval --articles 5000 [--split held] [--limit N] [--json]
-                                                     # NEWSQA_ANSWER_GATE=bench/data/answer_gate.json: the fitted gate
+                                                     # NEWSQA_ANSWER_GATE=rule: the fixed rule instead of the fitted gate
   python bench/answers.py fit --articles 0,5000      # fit the answer/refuse gate on the tune split of
                                                      # every size given (0: bundled corpus + XQuAD only),
                                                      # print its curve, write assistant/answer_gate.json
@@ -41,7 +41,7 @@ SHARED = PROJECT_ROOT.parent / "shared" / "data"
 ROOT = Path.home() / ".cache" / "newsqa" / "bench"
 FORMS = ("vi", "vi_noaccent", "en")
 SEED_QUESTIONS = PROJECT_ROOT / "bench" / "data" / "seed_questions.jsonl"
-GATE_FILE = PROJECT_ROOT / "bench" / "data" / "answer_gate.json"
+GATE_FILE = PROJECT_ROOT / "assistant" / "answer_gate.json"
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -145,7 +145,7 @@ def evaluate(args) -> None:
         summaries = [summarize(name, outcomes) for name, outcomes in results.items()]
         status = NewsQA(settings_for(one)).status()
         print(f"{status.articles} articles, {status.chunks} passages; split {args.split}; gate: "
-              f"{settings_for(one).answer_gate or 'the fixed rule'}")
+              f"{settings_for(one).answer_gate}")
         if args.json:
             print(json.dumps([s.as_dict() for s in summaries], ensure_ascii=False, indent=1))
         else:
@@ -192,7 +192,7 @@ def fit(args) -> None:
                                    "(unanswerable), vi / unaccented / en", "questions": len(rows),
                            "refuse_target": args.refuse_target, "fitted": dt.date.today().isoformat()}}
     GATE_FILE.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    print(f"threshold {threshold:.2f}; wrote {GATE_FILE} (serve with NEWSQA_ANSWER_GATE={GATE_FILE})")
+    print(f"threshold {threshold:.2f}; wrote {GATE_FILE} (the default gate: NEWSQA_ANSWER_GATE=fitted)")
 
 
 def main() -> None:

@@ -163,18 +163,17 @@ def test_sentence_shortlist_keeps_the_best_overlaps_in_document_order():
     assert ExtractiveAnswerer.shortlist(cands[:5], overlaps[:5]) == [0, 1, 2, 3, 4]
 
 
-def test_a_fitted_gate_decides_from_the_same_features_and_a_bad_file_is_a_clear_error(qa, tmp_path):
-    from assistant.answering import GateModel
+def test_the_fitted_gate_decides_by_default_and_a_bad_file_is_a_clear_error(qa, tmp_path):
+    from assistant.answering import BUNDLED_GATE, GateModel
     from assistant.errors import InputError
-    from assistant.settings import PROJECT_ROOT
 
-    path = PROJECT_ROOT / "bench" / "data" / "answer_gate.json"
-    gate = GateModel.load(path)
+    gate = GateModel.load(BUNDLED_GATE)
     assert 0 < gate.threshold < 1 and gate.provenance["command"].startswith("python bench/answers.py fit")
-    fitted = NewsQA(qa.settings.with_(answer_gate=str(path)), embedder=qa.embedder)
-    ans = fitted.ask(GUIDING_VI)
+    ans = qa.ask(GUIDING_VI)
     assert ans.found and ans.gate.probability >= gate.threshold and set(ans.gate.features) == set(gate.names)
-    assert not fitted.ask("Ai là tổng thống Mỹ năm 2010?").found
+    assert not qa.ask("Ai là tổng thống Mỹ năm 2010?").found
+    rule = NewsQA(qa.settings.with_(answer_gate="rule"), embedder=qa.embedder).ask(GUIDING_VI)
+    assert rule.found and rule.gate.probability == 1.0
     bad = tmp_path / "gate.json"
     bad.write_text("{}", encoding="utf-8")
     with pytest.raises(InputError, match="NEWSQA_ANSWER_GATE"):

@@ -38,7 +38,9 @@ def fake_embedder() -> FakeEmbedder:
 
 
 def fast_settings(root: Path, **changes) -> Settings:
-    """Settings of a corpus and an index under `root` (the environment is not read)."""
+    """Settings of a corpus and an index under `root` (the environment is not read). The fixed answer
+    rule: the fitted gate was fit on the real model's scores, which the fake embedder does not give."""
+    changes = {"answer_gate": "rule", **changes}
     return Settings(model=FAKE_MODEL, corpus_dir=root / "corpus", index_dir=root / "index",
                     model_cache_dir=root / "models", chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP,
                     **changes)

@@ -10,6 +10,7 @@ from assistant.followup import (
     conversation_context,
     depends_on_context,
     names_own_subject,
+    refers_back,
     retrieval_query,
 )
 from tests.fast.fakes import LU_LUT, SU_DOAN, TRUONG
@@ -71,3 +72,14 @@ def test_a_new_subject_does_not_carry_the_old_one(shared_qa):
     assert SU_DOAN not in {c.article_id for c in ans.citations}
     # The same message after an unrelated conversation retrieves the same passages.
     assert [h.chunk_id for h in ans.hits] == [h.chunk_id for h in shared_qa.ask(question).hits]
+
+
+@pytest.mark.parametrize("message,refers", [
+    ("and what did he ask the unit to do?", True),
+    ("Ông ấy giữ chức vụ gì?", True),
+    ("ong ay giu chuc vu gi", True),
+    ("What tasks did Colonel Lương Thanh Bình assign?", False),
+    ("Ai trao giấy khen?", False),  # short and unnamed, but it points at nobody
+])
+def test_refers_back(message, refers):
+    assert refers_back(message) is refers

@@ -1,0 +1,37 @@
+"""What a question asks for, and the sentence that holds it."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.qtype import Kind, asked_kind, holds_kind, named_words
+
+
+@pytest.mark.parametrize("question,kind", [
+    ("Sư đoàn 346 ứng dụng bao nhiêu phần mềm?", Kind.NUMBER),
+    ("su doan 346 ung dung bao nhieu phan mem", Kind.NUMBER),
+    ("Hội nghị diễn ra khi nào?", Kind.NUMBER),
+    ("Có mấy đơn vị tham gia?", Kind.NUMBER),
+    ("How many initiatives did the division research?", Kind.NUMBER),
+    ("Ai trao giấy khen?", Kind.NAME),
+    ("Who presented the certificates?", Kind.NAME),
+    ("Đại tá yêu cầu đơn vị làm gì?", None),
+    ("What may the unit do next?", None),  # English "may" is not the Vietnamese "mấy"
+])
+def test_asked_kind(question, kind):
+    assert asked_kind(question) is kind
+
+
+def test_a_sentence_holds_the_kind_only_with_something_new():
+    q = "Năm 2022 sư đoàn ứng dụng bao nhiêu phần mềm?"
+    assert holds_kind(Kind.NUMBER, q, "Năm 2022, sư đoàn ứng dụng 5 phần mềm quản lý.")
+    assert not holds_kind(Kind.NUMBER, q, "Năm 2022, sư đoàn ứng dụng phần mềm quản lý.")
+    who = "Ai trao giấy khen cho Sư đoàn 346?"
+    assert holds_kind(Kind.NAME, who, "Đại tá Lương Thanh Bình trao giấy khen.")
+    assert not holds_kind(Kind.NAME, who, "Giấy khen được trao cho Sư đoàn 346.")
+    assert not holds_kind(None, who, "Đại tá Lương Thanh Bình trao giấy khen.")
+
+
+def test_named_words_are_names_past_the_first_word_and_numbers():
+    assert named_words("When did Division 346 hold the conference?") == ["Division", "346"]
+    assert named_words("Ai trao giấy khen?") == []
