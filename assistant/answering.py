@@ -38,6 +38,12 @@ MAX_CANDIDATES = 48
 # 8 → 74.3% / 30.3%, 6 → 74.3% / 30.2%, 5 → 73.7% / 29.1%; at 35k articles 8 → 6 took ask p50
 # from 185 to 152 ms (news titles as questions, in process).
 MAX_ENCODED = 6
+# An English question shares almost no words with Vietnamese sentences, so word overlap cannot pick its
+# shortlist (it falls back to the first passages' sentences) and more go to the model. XQuAD English tune
+# questions at 34,955 articles, every question answered: best sentence from the gold article 60.7 -> 63.1%,
+# gold cited 66.7 -> 71.4%, answer in text 59.5 -> 64.3% with 12 instead of 6, for English ask p50 in
+# process 71-76 -> 110-114 ms (bench/answers.py's index; 9 gave 63.1 / 69.0 / 62.5).
+MAX_ENCODED_CROSS_LINGUAL = 12
 # The model is compute-bound here (~0.17 ms per token on 2 cores) and pads a batch to its longest text:
 # batches of 4 length-sorted sentences waste little padding and few passes (ask p50 at 35k articles:
 # 221 ms in one batch of 16, 195 ms by 8, 185 ms by 4, 246 ms by 2).
@@ -45,6 +51,9 @@ SENTENCE_BATCH = 4
 HIT_PRIOR = 0.05  # overlap given up per rank of the passage a sentence comes from
 # A sentence's score: its cosine to the question plus this much of its IDF-weighted word overlap.
 OVERLAP_WEIGHT = 0.15
+# ... plus this much when it holds what the question asks for (a new number for "bao nhiêu", a new name
+# for "ai"): answer string in the reply on XQuAD's tune split at 5,000 articles, every question answered,
+# Vietnamese 88.1 -> 88.7%, unaccented 84.5 -> 85.7%, English unchanged; 0.06 was no better.
 KIND_WEIGHT = 0.03
 # Relevance gates, measured on the demo corpus with answerable and unrelated questions
 # (bench/calibrate_gate.py prints the distributions and the verdicts).
@@ -54,7 +63,6 @@ STRONG_DENSE = 0.88
 MIN_GAP = 0.045
 ANSWER_MARGIN = 0.04
 DUPLICATE_COSINE = 0.92
-RARE_TOKENS = 3  # the question's rarest words, which the answer's surroundings should hold
 
 
 @dataclass(frozen=True)
@@ -118,8 +126,8 @@ class Gate:
 @dataclass(frozen=True)
 class GateModel:
     """A logistic regression over the gate features, fit by `python bench/answers.py fit` on a
-    split of the dev questions and saved with its provenance (bench/data/answer_gate.json); used
-    when NEWSQA_ANSWER_GATE names such a file. Serving needs no scikit-learn: the model is a
+    split of the dev questions and saved with its provenance (assistant/answer_gate.json, the
+    default; NEWSQA_ANSWER_GATE may name another). Serving needs no scikit-learn: the model is a
     standardized dot product."""
 
     names: list[str]
@@ -137,6 +145,10 @@ class GateModel:
             sizes = {len(model.names), len(model.mean), len(model.scale), len(model.coef)}
             if len(sizes) != 1 or not all(x > 0 for x in model.scale) or not 0 < model.threshold < 1:
                 raise ValueError("inconsistent weights")
+            unknown = set(model.names) - set(GATE_FEATURES)
+            if unknown:
+                # A feature the answerer does not measure would silently read as 0.
+                raise ValueError(f"unknown features {sorted(unknown)}")
             return model
         except (OSError, ValueError, TypeError) as exc:
             raise InputError("answer_gate_invalid", path=path, error=exc) from exc
@@ -148,29 +160,41 @@ class GateModel:
 
 
 BUNDLED_GATE = Path(__file__).with_name("answer_gate.json")
+_CROSS_LINGUAL = ("dense", "overlap", "article_margin", "gap")
+GATE_FEATURES = (
+    "dense", "overlap", "article_margin", "gap", "top_dense", "agreement", "confidence", "rank", "english",
+    "unaccented", "asks_number", "number_match", "asks_name", "name_match", "passage_overlap", "has_names",
+    "name_cover", *(f"{k}_en" for k in _CROSS_LINGUAL),
+)
 
 
 def load_gate(choice: str) -> GateModel | None:
     """The gate a setting names: None for the fixed rule, else the fitted model ("fitted": the one
-    shipped with the package)."""
-    if choice.strip().lower() == "rule":
+    shipped with the package, or a .json file)."""
+    key = choice.strip().lower()
+    if key == "rule":
         return None
-    return GateModel.load(BUNDLED_GATE if choice.strip().lower() in ("", "fitted") else Path(choice))
+    if key in ("", "fitted"):
+        return GateModel.load(BUNDLED_GATE)
+    if not key.endswith(".json"):
+        raise InputError("answer_gate_choice", value=choice)
+    return GateModel.load(Path(choice.strip()).expanduser())
 
 
 def gate_features(question: str, lang: str, ranked: list[ScoredSentence], retrieval: Retrieval,
-                  lexical: LexicalIndex) -> dict[str, float]:
+                  lexical: LexicalIndex, subject: str = "") -> dict[str, float]:
     """What the decision sees, measured per question. None of it depends on how many articles the
-    index holds the way a raw score gap does: margins compare the best answer with its rivals."""
+    index holds the way a raw score gap does: margins compare the best answer with its rivals.
+    `subject`: a follow-up's retrieval query (the conversation's subject with the message), whose
+    words and names count as the question's; the kind asked is the message's own."""
     best = ranked[0]
     hits = retrieval.hits
-    tokens = list(dict.fromkeys(analyze_query(question, bigrams=False)))
+    words = subject or question
+    tokens = list(dict.fromkeys(analyze_query(words, bigrams=False)))
     hit = hits[best.candidate.hit_index] if best.candidate.hit_index < len(hits) else None
     around = f"{hit.title}\n{hit.text}\n{best.candidate.window}" if hit else best.candidate.window
-    # Rarest among the words the index knows: an English word absent from Vietnamese text is not a name.
-    known = [tok for tok in tokens if lexical.vocab.df(tok) > 0]
-    rare = sorted(known, key=lexical.idf, reverse=True)[:RARE_TOKENS]
-    names = analyze_query(" ".join(named_words(question)), bigrams=False)
+    # Names the index knows: "Division" or "Colonel" in an English question never occur in Vietnamese text.
+    names = [tok for tok in analyze_query(" ".join(named_words(words)), bigrams=False) if lexical.vocab.df(tok) > 0]
     kind = asked_kind(question)
     rivals = [s.score for s in ranked if s.candidate.article_id != best.candidate.article_id]
     english = float(lang == "en")
@@ -185,22 +209,18 @@ def gate_features(question: str, lang: str, ranked: list[ScoredSentence], retrie
         "rank": float(min(best.candidate.hit_index, 10)),
         "english": english,
         "unaccented": float(lang != "en" and is_unaccented(question)),
-        # The two best passages from one article: the index has a document about this, not scattered words.
-        "lead_pair": float(len(hits) > 1 and hits[0].article_id == hits[1].article_id),
         "asks_number": float(kind is Kind.NUMBER),
         "number_match": float(kind is Kind.NUMBER and best.kind_match),
         "asks_name": float(kind is Kind.NAME),
         "name_match": float(kind is Kind.NAME and best.kind_match),
-        # What the question names (its rarest words) must be where the answer comes from: at 35k articles
-        # some sentence always resembles an unanswerable question, rarely one beside its names.
-        "rare_cover": lexical.coverage(rare, around) if rare else 0.0,
+        # The passage the answer comes from, not just its sentence: at 35k articles some sentence always
+        # resembles an unanswerable question, rarely one in a passage about what the question names.
         "passage_overlap": lexical.coverage(tokens, around) if tokens else 0.0,
-        # Names and numbers survive translation: an English question about "Division 346" needs them there.
         "has_names": float(bool(names)),
         "name_cover": lexical.coverage(names, around) if names else 0.0,
     }
     # Cross-lingual similarities run lower and share no words: the same evidence weighs differently.
-    features.update({f"{k}_en": features[k] * english for k in ("dense", "overlap", "article_margin", "gap")})
+    features.update({f"{k}_en": features[k] * english for k in _CROSS_LINGUAL})
     return features
 
 
@@ -265,17 +285,17 @@ class ExtractiveAnswerer:
         return out[:MAX_CANDIDATES]
 
     @staticmethod
-    def shortlist(cands: list[Candidate], overlaps: list[float]) -> list[int]:
+    def shortlist(cands: list[Candidate], overlaps: list[float], limit: int = MAX_ENCODED) -> list[int]:
         """Positions of the candidates worth the model, in document order: the best by word overlap
         with the question, the passages retrieved first breaking ties (for a question in another
         language, which shares few words, that keeps the top passages' sentences)."""
-        if len(cands) <= MAX_ENCODED:
+        if len(cands) <= limit:
             return list(range(len(cands)))
         ranked = sorted(range(len(cands)), key=lambda i: -(overlaps[i] - HIT_PRIOR * cands[i].hit_index))
-        return sorted(ranked[:MAX_ENCODED])
+        return sorted(ranked[:limit])
 
     def score(self, question: str, question_vector: np.ndarray, cands: list[Candidate],
-              followup: tuple[str, np.ndarray] | None = None) -> list[ScoredSentence]:
+              followup: tuple[str, np.ndarray] | None = None, lang: str = "vi") -> list[ScoredSentence]:
         """`followup` (a follow-up's retrieval query, with the conversation's subject, and its
         vector): the message says what is asked, the query about whom; both count half."""
         if not cands:
@@ -283,7 +303,7 @@ class ExtractiveAnswerer:
         queries = [(question, question_vector)] + ([followup] if followup else [])
         token_sets = [analyze_query(q, bigrams=False) for q, _ in queries]
         overlaps = [float(np.mean([self.lexical.coverage(t, c.window) for t in token_sets])) for c in cands]
-        keep = self.shortlist(cands, overlaps)
+        keep = self.shortlist(cands, overlaps, MAX_ENCODED_CROSS_LINGUAL if lang == "en" else MAX_ENCODED)
         cands, overlaps = [cands[i] for i in keep], [overlaps[i] for i in keep]
         # One call of the model for both lists: a second call cost another pass's fixed overhead.
         both = self.cache.get_many(self.embedder, [c.text for c in cands] + [c.window for c in cands])
@@ -335,28 +355,26 @@ class ExtractiveAnswerer:
         return chosen
 
     def decide(self, question: str, lang: str, ranked: list[ScoredSentence], retrieval: Retrieval,
-               followup: bool = False, unresolved: bool = False) -> Gate:
-        """The fitted gate was fit on questions that name their subject. A follow-up read with the
-        conversation's subject (`followup`) lacks it in its own words, so the fixed rule, which also
-        scores against the subject, may answer it too; a question pointing at someone it does not name
-        with no conversation to say whom (`unresolved`) needs the fixed rule's evidence as well."""
-        features = gate_features(question, lang, ranked, retrieval, self.lexical)
+               subject: str = "", unresolved: bool = False) -> Gate:
+        """`subject`: a follow-up's retrieval query (see gate_features). `unresolved`: the question
+        points at someone it does not name ("what did he ask?") and no conversation says whom; the
+        gate was fit on questions that name their subject, so the fixed rule's evidence is needed too."""
+        features = gate_features(question, lang, ranked, retrieval, self.lexical, subject)
         article = ranked[0].candidate.article_id
         rule = self.relevant(ranked[0], lang, retrieval.dense_gap)
         if self.gate_model is None:
             return Gate(features, float(rule), rule, article)
         p = self.gate_model.probability(features)
-        fitted = p >= self.gate_model.threshold
-        passed = (fitted or rule) if followup else (fitted and rule) if unresolved else fitted
-        return Gate(features, p, passed, article)
+        return Gate(features, p, p >= self.gate_model.threshold and (rule or not unresolved), article)
 
     def answer(self, question: str, question_vector: np.ndarray, lang: str, hits: list[Hit],
                articles: dict[str, Article], retrieval: Retrieval | None = None,
                followup: tuple[str, np.ndarray] | None = None, unresolved: bool = False) -> Extract:
-        ranked = self.score(question, question_vector, self.candidates(hits, articles), followup)
+        ranked = self.score(question, question_vector, self.candidates(hits, articles), followup, lang)
         if not ranked:
             return Extract(t("not_found", lang), [], False, None)
-        gate = self.decide(question, lang, ranked, retrieval or Retrieval(hits, 1.0), followup is not None, unresolved)
+        gate = self.decide(question, lang, ranked, retrieval or Retrieval(hits, 1.0),
+                           followup[0] if followup else "", unresolved)
         if not gate.passed:
             return Extract(t("not_found", lang), [], False, ranked[0], gate)
         best = ranked[0]

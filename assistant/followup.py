@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from index.textnorm import fold_diacritics
+from index.textnorm import detect_language, fold_diacritics
 
 # Folded (unaccented) forms, so "ong ay" and "ông ấy" both count.
 _REFERS_BACK_VI = (
@@ -44,16 +44,17 @@ def names_own_subject(message: str) -> bool:
 
 
 # Pointing at a person or unit named earlier: narrower than the phrases above, which also catch "it",
-# "this" or "còn" in questions that stand alone.
-_POINTS_AT = (
-    "ong ay", "ba ay", "anh ay", "chi ay", "co ay", "nguoi nay", "nguoi do", "don vi do", "don vi nay",
-    "he", "she", "him", "his", "her", "the unit",
-)
+# "this" or "còn" in questions that stand alone. The English pronouns count in English only: "hệ", "hè"
+# and "hé" fold to "he", and unaccented Vietnamese ("he thong") writes them so.
+_POINTS_AT_VI = ("ong ay", "ba ay", "anh ay", "chi ay", "co ay", "nguoi nay", "nguoi do", "don vi do", "don vi nay")
+_POINTS_AT_EN = ("he", "she", "him", "his", "her")
 
 
 def refers_back(message: str) -> bool:
-    """Points at someone it does not name ("he", "ông ấy", "the unit")."""
-    return _has_phrase(fold_diacritics(message).lower(), _POINTS_AT) and not names_own_subject(message)
+    """Points at someone it does not name ("he", "ông ấy", "đơn vị đó")."""
+    points = _has_phrase(fold_diacritics(message).lower(), _POINTS_AT_VI) or (
+        detect_language(message) == "en" and _has_phrase(message.lower(), _POINTS_AT_EN))
+    return points and not names_own_subject(message)
 
 
 def depends_on_context(message: str) -> bool:

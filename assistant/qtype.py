@@ -2,8 +2,11 @@
 
 "Bao nhiêu …" / "how many …" / "khi nào …" want a number or a date; "ai …" / "who …" / "ở đâu …" /
 "where …" want a name. The sentence that answers holds a number (or a name) the question does not
-already hold; a sentence that merely repeats the question's words does not. Matched on folded,
-lower-cased text so unaccented questions read the same."""
+already hold; a sentence that merely repeats the question's words does not.
+
+Phrases are matched with their diacritics ("lúc nào", not the "lực nào" of "động lực nào"); a question
+typed without diacritics is matched against their folded forms, except those that fold onto English
+words ("mấy" -> "may")."""
 
 from __future__ import annotations
 
@@ -18,23 +21,35 @@ class Kind(Enum):
     NAME = "name"
 
 
-_NUMBER = re.compile(r"\b(bao nhieu|nam nao|ngay nao|thang nao|khi nao|luc nao|bao gio|bao lau|nam bao nhieu"
-                     r"|how (many|much|long|old|far|large|big)|what year|which year|when|what percentage)\b")
-_NAME = re.compile(r"\b(ai|o dau|noi nao|nuoc nao|quoc gia nao|thanh pho nao|tinh nao|who|whom|whose|where"
-                   r"|which (country|city|company|team|person|state|province))\b")
+_PHRASES = {
+    Kind.NUMBER: ("bao nhiêu", "năm nào", "ngày nào", "tháng nào", "khi nào", "lúc nào", "bao giờ", "bao lâu",
+                  "mấy", "how many", "how much", "how long", "how old", "how far", "how large", "how big",
+                  "what year", "which year", "when", "what percentage"),
+    Kind.NAME: ("ai", "ở đâu", "nơi nào", "nước nào", "quốc gia nào", "thành phố nào", "tỉnh nào", "who", "whom",
+                "whose", "where", "which country", "which city", "which company", "which team", "which person",
+                "which state", "which province"),
+}
+_FOLDS_TO_ENGLISH = {"mấy"}
+
+
+def _pattern(phrases) -> re.Pattern:
+    return re.compile(r"(?<!\w)(" + "|".join(re.escape(p) for p in phrases) + r")(?!\w)")
+
+
+_ACCENTED = {kind: _pattern(p) for kind, p in _PHRASES.items()}
+_FOLDED = {kind: _pattern(fold_diacritics(x) for x in p if x not in _FOLDS_TO_ENGLISH) for kind, p in _PHRASES.items()}
+# "AI" (artificial intelligence) and "Ai Cập" (Egypt) are not the question word "ai".
+_NOT_WHO = re.compile(r"\bAI\b|(?i:\bai\s+c[aậ]p\b)")
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"\w+")
 
 
 def asked_kind(question: str) -> Kind | None:
-    lowered = question.lower()
-    folded = fold_diacritics(lowered)
-    # "mấy" (how many) folds to "may", which is also English: only the accented form counts.
-    if _NUMBER.search(folded) or re.search(r"\bmấy\b", lowered):
-        return Kind.NUMBER
-    if _NAME.search(folded):
-        return Kind.NAME
-    return None
+    """The kind whose phrase comes first ("Who was the coach when …" asks for a name)."""
+    text = _NOT_WHO.sub(" ", question).lower()
+    patterns = _FOLDED if fold_diacritics(text) == text else _ACCENTED
+    found = [(m.start(), kind) for kind, p in patterns.items() if (m := p.search(text))]
+    return min(found, key=lambda x: x[0])[1] if found else None
 
 
 def named_words(text: str) -> list[str]:

@@ -242,7 +242,7 @@ class NewsQA:
                                       self._gate)
         return _Prepared(question, question_vector, retrieval, idx.db.articles(h.article_id for h in retrieval.hits),
                          answerer, notice, (query, query_vector) if query != question.text else None, standalone,
-                         not request.history and refers_back(question.text))
+                         query == question.text and refers_back(question.text))
 
     def _resolve_question(self, request: AskRequest) -> _Question | Answer:
         """Normalize, detect the language, check the length, and turn a period the question names

@@ -31,7 +31,7 @@ def installed(tmp_path_factory) -> Path:
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(root / "wheel"), str(PROJECT_ROOT)],
                    check=True, timeout=300)
     wheel = next((root / "wheel").glob("newsqa-*.whl"))
-    assert "assistant/messages.json" in zipfile.ZipFile(wheel).namelist()
+    assert {"assistant/messages.json", "assistant/answer_gate.json"} <= set(zipfile.ZipFile(wheel).namelist())
     subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", str(root / "site"), str(wheel)],
                    check=True, timeout=300)
     return root / "site"

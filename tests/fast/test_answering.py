@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,13 +14,17 @@ from assistant.answering import (
     ANSWER_MARGIN,
     BUNDLED_GATE,
     DUPLICATE_COSINE,
+    GATE_FEATURES,
     LOOKAHEAD_CHARS,
+    MAX_ENCODED,
+    MAX_ENCODED_CROSS_LINGUAL,
     MIN_DENSE,
     MIN_GAP,
     MIN_OVERLAP,
     STRONG_DENSE,
     Candidate,
     ExtractiveAnswerer,
+    GateModel,
     ScoredSentence,
     SentenceCache,
     load_gate,
@@ -27,6 +32,7 @@ from assistant.answering import (
 from assistant.errors import InputError
 from assistant.messages import t
 from assistant.records import Hit
+from assistant.retrieval import Retrieval
 from assistant.service import NewsQA
 from index.corpus import Article
 from tests.fast.fakes import ARTICLES, HOA_SEN, HOA_SEN_COPY, METRO, FakeEmbedder
@@ -188,10 +194,55 @@ def test_a_fitted_gate_file_replaces_the_fixed_rule(shared_qa, tmp_path):
 def test_the_setting_names_the_gate(tmp_path):
     fitted = load_gate("fitted")
     assert fitted is not None and fitted == load_gate("") == load_gate(str(BUNDLED_GATE))
-    assert {"dense", "overlap", "gap", "name_cover"} <= set(fitted.names) and 0 < fitted.threshold < 1
+    assert set(fitted.names) == set(GATE_FEATURES) and 0 < fitted.threshold < 1
     assert load_gate("rule") is None and load_gate(" Rule ") is None
+    with pytest.raises(InputError, match="fitted, rule"):
+        load_gate("rules")  # a typo is not taken for a file name
     with pytest.raises(InputError, match="NEWSQA_ANSWER_GATE"):
         load_gate(str(tmp_path / "missing.json"))
+    stale = tmp_path / "stale.json"  # a feature the answerer no longer measures would read as 0
+    stale.write_text(json.dumps({"names": ["lead_pair"], "mean": [0.0], "scale": [1.0], "coef": [1.0],
+                                 "intercept": 0.0, "threshold": 0.5}), encoding="utf-8")
+    with pytest.raises(InputError, match="lead_pair"):
+        load_gate(str(stale))
+
+
+def test_the_answerer_measures_every_gate_feature(shared_qa):
+    assert set(shared_qa.ask(HOA_SEN_QUESTION).gate.features) == set(GATE_FEATURES)
+
+
+def test_a_question_about_someone_it_does_not_name_needs_the_rule_as_well(shared_qa):
+    lexical = shared_qa.index().lexical
+    strong, weak = [scored(0.95, overlap=0.9)], [scored(0.5)]
+    retrieval = Retrieval([], 0.1)
+
+    def decide(intercept, ranked, unresolved):
+        gate = GateModel(["dense"], [0.8], [0.1], [0.0], intercept, 0.5)
+        return ExtractiveAnswerer(shared_qa.embedder, lexical, gate=gate).decide(
+            "Ông ấy giữ chức vụ gì?", "vi", ranked, retrieval, unresolved=unresolved).passed
+
+    assert decide(50.0, weak, unresolved=False)  # the gate alone decides a question that names its subject
+    assert not decide(50.0, weak, unresolved=True)  # ... not one about "him" with no conversation
+    assert decide(50.0, strong, unresolved=True)
+    assert not decide(-50.0, strong, unresolved=True)
+
+
+def test_an_english_question_sends_more_sentences_to_the_model(shared_qa):
+    answerer = ExtractiveAnswerer(shared_qa.embedder, shared_qa.index().lexical)
+    cands = [Candidate(hit_index=i // 10, article_id="a", start=i, end=i + 1, text=f"câu số {i}", previous="")
+             for i in range(30)]
+    qv = shared_qa.embedder.encode_queries(["question"])[0]
+    assert len(answerer.score("Câu hỏi?", qv, cands, lang="vi")) == MAX_ENCODED
+    english = answerer.score("Which sentence?", qv, cands, lang="en")
+    assert len(english) == MAX_ENCODED_CROSS_LINGUAL > MAX_ENCODED
+    assert sorted(s.candidate.start for s in english) == list(range(MAX_ENCODED_CROSS_LINGUAL))
+
+
+def test_a_number_question_prefers_the_sentence_holding_a_new_number():
+    plain, number = scored(0.90), replace(scored(0.89), kind_match=True)
+    assert number.score > plain.score
+    assert [s.candidate.text for s in ExtractiveAnswerer.pick(sorted([plain, number], key=lambda s: -s.score), 1)] \
+        == [number.candidate.text]
 
 
 def test_sentence_embeddings_are_cached_by_text_and_evicted_oldest_first():

@@ -20,7 +20,7 @@ def use(monkeypatch, corpus: Path, index: Path, **extra: str) -> None:
         monkeypatch.delenv(name)  # the developer's own settings must not leak in
     env = {"NEWSQA_MODEL": FAKE_MODEL, "NEWSQA_CORPUS_DIR": str(corpus), "NEWSQA_INDEX_DIR": str(index),
            "NEWSQA_MODEL_CACHE_DIR": str(index.parent / "models"), "NEWSQA_CHUNK_SIZE": str(CHUNK_SIZE),
-           "NEWSQA_CHUNK_OVERLAP": str(CHUNK_OVERLAP), **extra}
+           "NEWSQA_CHUNK_OVERLAP": str(CHUNK_OVERLAP), "NEWSQA_ANSWER_GATE": "rule", **extra}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
 

@@ -17,6 +17,11 @@ from assistant.qtype import Kind, asked_kind, holds_kind, named_words
     ("Who presented the certificates?", Kind.NAME),
     ("Đại tá yêu cầu đơn vị làm gì?", None),
     ("What may the unit do next?", None),  # English "may" is not the Vietnamese "mấy"
+    ("Who was the coach when the team won?", Kind.NAME),  # the first phrase decides
+    ("Động lực nào thúc đẩy tăng trưởng?", None),  # "lực nào" is not "lúc nào"
+    ("Chiến thắng nào quan trọng nhất?", None),
+    ("Tổng thống Ai Cập đã làm gì?", None),  # Egypt, not "who"
+    ("What did the AI model predict?", None),
 ])
 def test_asked_kind(question, kind):
     assert asked_kind(question) is kind
