@@ -143,6 +143,9 @@ class GateModel:
         try:
             model = cls(**json.loads(Path(path).read_text(encoding="utf-8")))
             sizes = {len(model.names), len(model.mean), len(model.scale), len(model.coef)}
+            numbers = [*model.mean, *model.scale, *model.coef, model.intercept, model.threshold]
+            if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in numbers):
+                raise ValueError("weights must be finite numbers")
             if len(sizes) != 1 or not all(x > 0 for x in model.scale) or not 0 < model.threshold < 1:
                 raise ValueError("inconsistent weights")
             unknown = set(model.names) - set(GATE_FEATURES)
@@ -295,7 +298,7 @@ class ExtractiveAnswerer:
         return sorted(ranked[:limit])
 
     def score(self, question: str, question_vector: np.ndarray, cands: list[Candidate],
-              followup: tuple[str, np.ndarray] | None = None, lang: str = "vi") -> list[ScoredSentence]:
+              followup: tuple[str, np.ndarray] | None = None, *, lang: str) -> list[ScoredSentence]:
         """`followup` (a follow-up's retrieval query, with the conversation's subject, and its
         vector): the message says what is asked, the query about whom; both count half."""
         if not cands:
@@ -313,8 +316,9 @@ class ExtractiveAnswerer:
         # with it: on XQuAD's Vietnamese tune split at 5,000 articles (bench/answers.py) the answer string
         # was then in the reply for 139 of 168 questions instead of 125, for 17% more text.
         leans = (windows @ question_vector) > (alone @ question_vector)
-        kind = asked_kind(question)
-        scored = [ScoredSentence(c, float(d), o, v, bool(w), holds_kind(kind, question, c.text))
+        kind = asked_kind(question)  # what the message asks; the subject's names are not news to it
+        known = " ".join(q for q, _ in queries)
+        scored = [ScoredSentence(c, float(d), o, v, bool(w), holds_kind(kind, known, c.text))
                   for c, d, o, v, w in zip(cands, dense, overlaps, alone, leans)]
         return sorted(scored, key=lambda s: -s.score)
 
@@ -370,7 +374,7 @@ class ExtractiveAnswerer:
     def answer(self, question: str, question_vector: np.ndarray, lang: str, hits: list[Hit],
                articles: dict[str, Article], retrieval: Retrieval | None = None,
                followup: tuple[str, np.ndarray] | None = None, unresolved: bool = False) -> Extract:
-        ranked = self.score(question, question_vector, self.candidates(hits, articles), followup, lang)
+        ranked = self.score(question, question_vector, self.candidates(hits, articles), followup, lang=lang)
         if not ranked:
             return Extract(t("not_found", lang), [], False, None)
         gate = self.decide(question, lang, ranked, retrieval or Retrieval(hits, 1.0),

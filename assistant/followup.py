@@ -44,22 +44,33 @@ def names_own_subject(message: str) -> bool:
 
 
 # Pointing at a person or unit named earlier: narrower than the phrases above, which also catch "it",
-# "this" or "còn" in questions that stand alone. The English pronouns count in English only: "hệ", "hè"
-# and "hé" fold to "he", and unaccented Vietnamese ("he thong") writes them so.
-_POINTS_AT_VI = ("ong ay", "ba ay", "anh ay", "chi ay", "co ay", "nguoi nay", "nguoi do", "don vi do", "don vi nay")
+# "this" or "còn" in questions that stand alone. Matched with diacritics when the message has them ("ảnh
+# ấy", "đơn vị đo" are not "anh ấy", "đơn vị đó"); English pronouns count in English only ("hệ", "hè"
+# fold to "he", and unaccented Vietnamese writes "he thong").
+_POINTS_AT_VI = ("ông ấy", "bà ấy", "anh ấy", "chị ấy", "cô ấy", "người này", "người đó", "đơn vị đó", "đơn vị này")
+_POINTS_AT_VI_FOLDED = tuple(fold_diacritics(p) for p in _POINTS_AT_VI)
 _POINTS_AT_EN = ("he", "she", "him", "his", "her")
+
+
+def _english(message: str) -> bool:
+    return detect_language(message) == "en"
 
 
 def refers_back(message: str) -> bool:
     """Points at someone it does not name ("he", "ông ấy", "đơn vị đó")."""
-    points = _has_phrase(fold_diacritics(message).lower(), _POINTS_AT_VI) or (
-        detect_language(message) == "en" and _has_phrase(message.lower(), _POINTS_AT_EN))
+    lowered = message.lower()
+    if _english(message):
+        points = _has_phrase(lowered, _POINTS_AT_EN)
+    else:
+        folded = fold_diacritics(lowered)
+        points = _has_phrase(lowered, _POINTS_AT_VI) if folded != lowered else _has_phrase(folded, _POINTS_AT_VI_FOLDED)
     return points and not names_own_subject(message)
 
 
 def depends_on_context(message: str) -> bool:
     folded = fold_diacritics(message).lower()
-    if _has_phrase(folded, _REFERS_BACK_VI) or _has_phrase(folded, _REFERS_BACK_EN):
+    # English phrases in English only: folded, "hệ", "ít" and "thật" would read as "he", "it" and "that".
+    if _has_phrase(folded, _REFERS_BACK_VI) or (_english(message) and _has_phrase(message.lower(), _REFERS_BACK_EN)):
         return not names_own_subject(message) or len(re.findall(r"\w+", message)) < SHORT_WORDS
     return len(re.findall(r"\w+", message)) < SHORT_WORDS and not names_own_subject(message)
 

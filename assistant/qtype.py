@@ -38,10 +38,12 @@ def _pattern(phrases) -> re.Pattern:
 
 _ACCENTED = {kind: _pattern(p) for kind, p in _PHRASES.items()}
 _FOLDED = {kind: _pattern(fold_diacritics(x) for x in p if x not in _FOLDS_TO_ENGLISH) for kind, p in _PHRASES.items()}
-# "AI" (artificial intelligence) and "Ai Cập" (Egypt) are not the question word "ai".
-_NOT_WHO = re.compile(r"\bAI\b|(?i:\bai\s+c[aậ]p\b)")
+# "AI" (artificial intelligence), "Ai Cập" (Egypt; not "ai cập nhật", who updated) and "WHO" (the World
+# Health Organization) are not the question words "ai" / "who".
+_NOT_WHO = re.compile(r"\bAI\b|\bWHO\b|\bA[iI] C(?:ập|ẬP|ap|AP)\b")
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"\w+")
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 
 
 def asked_kind(question: str) -> Kind | None:
@@ -53,9 +55,13 @@ def asked_kind(question: str) -> Kind | None:
 
 
 def named_words(text: str) -> list[str]:
-    """Capitalized words past the first (a sentence's first word is capitalized anyway) and numbers."""
-    words = _WORD.findall(text)
-    return [w for i, w in enumerate(words) if w[0].isdigit() or (i and w[0].isupper())]
+    """Numbers, and capitalized words past the first of each sentence (whose first word is capitalized
+    anyway): a follow-up's query joins several questions."""
+    out = []
+    for sentence in _SENTENCE_END.split(text):
+        words = _WORD.findall(sentence)
+        out += [w for i, w in enumerate(words) if w[0].isdigit() or (i and w[0].isupper())]
+    return out
 
 
 def _names(text: str) -> set[str]:

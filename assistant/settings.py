@@ -41,7 +41,7 @@ class Settings:
     max_per_article: int = 2
     answer_sentences: int = 3
     # The answer/refuse decision: "fitted" (assistant/answer_gate.json, from `bench/answers.py fit`),
-    # "rule" (the fixed thresholds of assistant/answering.py), or the path of another fitted file.
+    # "rule" (the fixed thresholds of assistant/answering.py), or the path of another fitted .json file.
     answer_gate: str = "fitted"
     max_question_chars: int = 2000
     answer_mode: str = "extractive"  # extractive | llm (llm needs llm_base_url and llm_model)

@@ -52,9 +52,9 @@ def main() -> None:
             qv = qa.embedder.encode_queries([q])[0]
             got = retriever.retrieve(SearchRequest(q, 5, 2), qv)
             arts = idx.db.articles(h.article_id for h in got.hits)
-            ranked = answerer.score(q, qv, answerer.candidates(got.hits, arts))
-            b = ranked[0]
             lang = detect_language(q)
+            ranked = answerer.score(q, qv, answerer.candidates(got.hits, arts), lang=lang)
+            b = ranked[0]
             print(f"  dense={b.dense:.3f} overlap={b.overlap:.2f} gap={got.dense_gap:.3f} lang={lang} "
                   f"pass={answerer.relevant(b, lang, got.dense_gap)}  {q[:50]!r} -> {b.candidate.text[:50]!r}")
 

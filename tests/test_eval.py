@@ -78,10 +78,9 @@ def test_eval_answers_scores_answered_cited_and_refused(qa, tmp_path):
             {"question": "Who won the 2018 World Cup final?", "article_id": None}]
     path = tmp_path / "answers.jsonl"
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
-    out = json.loads(run_cli(qa.settings, "eval-answers", str(path), "--json").stdout)
+    # The fixed rule refuses the World Cup question; the default fitted gate quotes a U20 "World Cup"
+    # article there (docs/answers.md): the scoring is what is tested here, the gate in bench/answers.py.
+    out = json.loads(run_cli(qa.settings.with_(answer_gate="rule"), "eval-answers", str(path), "--json").stdout)
     assert (out["answerable"], out["unanswerable"]) == (2, 1)
     assert out["answered"] == 100.0 and out["cited"] == 100.0 and out["answer_in_text"] == 50.0
-    # Scored as the service answers it (the gate's own quality is measured by bench/answers.py: on the
-    # bundled corpus it quotes a U20 "World Cup" article here, see docs/answers.md).
-    refused = not qa.ask(rows[2]["question"]).found
-    assert out["refused"] == (100.0 if refused else 0.0) and out["p50_ms"] > 0
+    assert out["refused"] == 100.0 and out["p50_ms"] > 0

@@ -27,6 +27,7 @@ from assistant.answering import (
     GateModel,
     ScoredSentence,
     SentenceCache,
+    gate_features,
     load_gate,
 )
 from assistant.errors import InputError
@@ -238,11 +239,40 @@ def test_an_english_question_sends_more_sentences_to_the_model(shared_qa):
     assert sorted(s.candidate.start for s in english) == list(range(MAX_ENCODED_CROSS_LINGUAL))
 
 
-def test_a_number_question_prefers_the_sentence_holding_a_new_number():
+def test_a_number_question_marks_the_sentence_holding_a_new_number(shared_qa):
+    answerer = ExtractiveAnswerer(shared_qa.embedder, shared_qa.index().lexical)
+    texts = ["Nhà máy có công suất 40 tấn mỗi ngày.", "Nhà máy có công suất lớn.", "Năm 2024 nhà máy có công suất lớn."]
+    cands = [Candidate(0, "a", 100 * i, 100 * i + len(x), x, "") for i, x in enumerate(texts)]
+    qv = shared_qa.embedder.encode_queries(["q"])[0]
+
+    def marked(question, followup=None):
+        ranked = answerer.score(question, qv, cands, followup, lang="vi")
+        return {s.candidate.text for s in ranked if s.kind_match}
+
+    assert marked("Năm 2024 nhà máy có công suất bao nhiêu?") == {texts[0]}  # 2024 is the question's own
+    assert marked("Nhà máy có công suất thế nào?") == set()
+    # A follow-up's subject is not news either: its numbers are known.
+    assert marked("Công suất bao nhiêu?", ("Nhà máy 40 tấn của năm 2024", qv)) == set()
     plain, number = scored(0.90), replace(scored(0.89), kind_match=True)
     assert number.score > plain.score
-    assert [s.candidate.text for s in ExtractiveAnswerer.pick(sorted([plain, number], key=lambda s: -s.score), 1)] \
-        == [number.candidate.text]
+
+
+def test_a_follow_up_is_measured_with_its_subject(shared_qa):
+    lexical = shared_qa.index().lexical
+    ranked, retrieval = [scored(0.9)], Retrieval([], 0.1)
+    alone = gate_features("Ông ấy yêu cầu gì?", "vi", ranked, retrieval, lexical)
+    subject = "Sư đoàn 12 tổng kết công tác huấn luyện? Ông ấy yêu cầu gì?"
+    with_subject = gate_features("Ông ấy yêu cầu gì?", "vi", ranked, retrieval, lexical, subject)
+    assert alone["has_names"] == 0.0 and with_subject["has_names"] == 1.0
+    assert with_subject["asks_name"] == alone["asks_name"] == 0.0  # the kind asked is the message's
+
+
+def test_the_service_holds_an_unnamed_pronoun_to_the_rule_only_without_a_conversation(shared_qa, tmp_path):
+    always = NewsQA(shared_qa.settings.with_(answer_gate=str(gate_file(tmp_path, 50.0))), embedder=shared_qa.embedder)
+    question = "Ông ấy yêu cầu gì?"
+    alone = always.ask(question)
+    assert alone.gate.probability > 0.99 and not alone.found  # the fixed rule did not pass
+    assert always.ask(question, history=["Đại tá Nguyễn Văn An chủ trì hội nghị gì?"]).found
 
 
 def test_sentence_embeddings_are_cached_by_text_and_evicted_oldest_first():

@@ -86,6 +86,8 @@ def test_a_new_subject_does_not_carry_the_old_one(shared_qa):
     ("he thong moi co tac dung gi", False),
     ("Mùa hè năm nay nóng thế nào?", False),
     ("What was the unit price?", False),
+    ("Ảnh ấy chụp ở đâu?", False),  # "ảnh ấy" (that photo), not "anh ấy"
+    ("Đơn vị đo áp suất là gì?", False),
 ])
 def test_refers_back(message, refers):
     assert refers_back(message) is refers

@@ -22,6 +22,8 @@ from assistant.qtype import Kind, asked_kind, holds_kind, named_words
     ("Chiến thắng nào quan trọng nhất?", None),
     ("Tổng thống Ai Cập đã làm gì?", None),  # Egypt, not "who"
     ("What did the AI model predict?", None),
+    ("Ai cập nhật dữ liệu?", Kind.NAME),  # "who updated", not Egypt
+    ("WHO khuyến cáo gì?", None),  # the World Health Organization
 ])
 def test_asked_kind(question, kind):
     assert asked_kind(question) is kind
@@ -40,3 +42,4 @@ def test_a_sentence_holds_the_kind_only_with_something_new():
 def test_named_words_are_names_past_the_first_word_and_numbers():
     assert named_words("When did Division 346 hold the conference?") == ["Division", "346"]
     assert named_words("Ai trao giấy khen?") == []
+    assert named_words("Ai phát biểu? Ông ấy yêu cầu gì?") == []  # a follow-up's joined questions
