@@ -70,7 +70,7 @@ def test_cli_eval_with_gold_article_ids_uses_the_index(qa):
     assert hybrid["p_at_1"] >= dense["p_at_1"] and hybrid["ndcg_at_10"] >= dense["ndcg_at_10"] - 0.5
 
 
-def test_eval_answers_scores_answered_cited_and_refused(qa, tmp_path):
+def test_eval_answers_scores_answered_cited_and_refused(qa, tmp_path, monkeypatch):
     from tests.conftest import GUIDING_EN, GUIDING_VI, SEED_ID
 
     rows = [{"question": GUIDING_EN, "article_id": SEED_ID, "answer_in_text": "tuyên truyền giáo dục"},
@@ -80,7 +80,8 @@ def test_eval_answers_scores_answered_cited_and_refused(qa, tmp_path):
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
     # The fixed rule refuses the World Cup question; the default fitted gate quotes a U20 "World Cup"
     # article there (docs/answers.md): the scoring is what is tested here, the gate in bench/answers.py.
-    out = json.loads(run_cli(qa.settings.with_(answer_gate="rule"), "eval-answers", str(path), "--json").stdout)
+    monkeypatch.setenv("NEWSQA_ANSWER_GATE", "rule")  # the CLI child reads the environment
+    out = json.loads(run_cli(qa.settings, "eval-answers", str(path), "--json").stdout)
     assert (out["answerable"], out["unanswerable"]) == (2, 1)
     assert out["answered"] == 100.0 and out["cited"] == 100.0 and out["answer_in_text"] == 50.0
     assert out["refused"] == 100.0 and out["p50_ms"] > 0
