@@ -76,7 +76,8 @@ def cmd_index_update(args: argparse.Namespace) -> int:
 def cmd_index_check(args: argparse.Namespace) -> int:
     from index.reader import check_index
 
-    result = check_index(_settings(args).index_dir)
+    settings = _settings(args)
+    result = check_index(settings.index_dir, settings.milvus_config())
     if args.json:
         _print_json(result.as_dict())
     else:

@@ -9,6 +9,7 @@ import csv
 import json
 import math
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -158,7 +159,7 @@ def eval_index(settings: Settings, embedder: Embedder, evalset: EvalSet,
                show_progress: bool = True) -> Iterator[OpenIndex]:
     """Contexts: a throwaway index of them; gold article ids: the configured index."""
     if not evalset.docs:
-        index = open_index(settings.index_dir, settings.model)
+        index = open_index(settings.index_dir, settings.model, settings.milvus_config())
         try:
             yield index
         finally:
@@ -170,13 +171,19 @@ def eval_index(settings: Settings, embedder: Embedder, evalset: EvalSet,
         cache = eval_cache_dir(settings)
         cache.mkdir(parents=True, exist_ok=True)
         (Path(tmp) / "cache").symlink_to(cache, target_is_directory=True)
-        build_from_articles(settings.index_config(), embedder, evalset.docs, Path(tmp), f"eval:{evalset.name}",
+        # On a Milvus server the throwaway index gets collections of its own, dropped afterwards.
+        scratch = settings.with_(milvus_prefix=f"{settings.milvus_prefix}_eval_{uuid.uuid4().hex[:8]}")
+        build_from_articles(scratch.index_config(), embedder, evalset.docs, Path(tmp), f"eval:{evalset.name}",
                             show_progress)
-        index = open_index(Path(tmp), embedder.name)
+        index = open_index(Path(tmp), embedder.name, scratch.milvus_config())
         try:
             yield index
         finally:
             index.close()
+            if index.manifest.collection:
+                from index import milvus
+
+                milvus.drop_collection(milvus.connect(scratch.milvus_config(), Path(tmp)), index.manifest.collection)
 
 
 def eval_cache_dir(settings: Settings) -> Path:

@@ -17,6 +17,7 @@ from assistant.records import Hit
 from index.embedder import Embedder
 from index.lexical import analyze_query, is_unaccented
 from index.reader import OpenIndex
+from index.search import Where
 from index.textnorm import detect_language
 
 FUSION_LEXICAL_WEIGHT = 1.0
@@ -55,7 +56,11 @@ class SearchFilters:
 
     @property
     def restricts(self) -> bool:
-        return bool(self.sources or self.date_from or self.date_to)
+        return self.where.restricts
+
+    @property
+    def where(self) -> Where:
+        return Where(self.sources, self.date_from, self.date_to)
 
     @classmethod
     def parse(cls, sources=(), date_from: str | None = None, date_to: str | None = None,
@@ -170,16 +175,13 @@ class Retriever:
 
     def _rank(self, query: str, qv: np.ndarray, fetch: int, mode: str,
               filters: SearchFilters) -> tuple[list[Scored], float]:
-        allowed = None
-        if filters.restricts:
-            allowed = np.asarray(
-                self.index.db.chunk_ids_where(filters.sources, filters.date_from, filters.date_to), dtype=np.int64)
+        where = filters.where if filters.restricts else None
         if mode == "dense":
-            return [Scored(i, s, s, 0.0) for i, s in self._dense_top(qv, fetch, allowed).items()], 0.0
+            return [Scored(i, s, s, 0.0) for i, s in self.index.search.dense(qv, fetch, where).items()], 0.0
         if mode == "lexical":
-            lexical = self._lexical_top(query, fetch, allowed)[1]
+            lexical = self.index.search.lexical(analyze_query(query), fetch, where).top
             return [Scored(i, s, 0.0, s) for i, s in lexical.items()], 0.0
-        pool = self.candidates(query, qv, fetch, allowed)
+        pool = self.candidates(query, qv, fetch, where)
         if pool.confidence is None:
             return [Scored(i, float(s), float(s), 0.0) for i, s in zip(pool.ids, pool.dense)], 0.0
         fused = fuse(pool)
@@ -187,11 +189,13 @@ class Retriever:
         ranked = [Scored(pool.ids[i], float(fused[i]), float(pool.dense[i]), float(pool.lexical[i])) for i in order]
         return ranked, pool.confidence
 
-    def candidates(self, query: str, qv: np.ndarray, fetch: int, allowed: np.ndarray | None = None) -> Candidates:
+    def candidates(self, query: str, qv: np.ndarray, fetch: int, where: Where | None = None) -> Candidates:
         """The union of the dense and the lexical top `fetch`, each passage scored by both sides
         (what fusion works on; bench/fusion_study.py tries other fusions on the same pools)."""
-        dense = self._dense_top(qv, fetch, allowed)
-        lex_all, lexical = self._lexical_top(query, fetch, allowed)
+        search = self.index.search
+        dense = search.dense(qv, fetch, where)
+        hits = search.lexical(analyze_query(query), fetch, where)
+        lexical = hits.top
         if not lexical:
             return Candidates(list(dense), np.array(list(dense.values()), dtype=np.float32),
                               np.zeros(len(dense), np.float32), None, 1.0)
@@ -201,20 +205,12 @@ class Retriever:
         d = np.array([dense.get(c, np.nan) for c in ids], dtype=np.float32)
         missing = np.isnan(d)
         if missing.any():
-            d[missing] = self._dense_scores(qv, [c for c, m in zip(ids, missing) if m])
-        pos = np.searchsorted(self.index.lexical.ids, ids)
-        lx = lex_all[np.clip(pos, 0, len(lex_all) - 1)]
+            d[missing] = search.dense_scores(qv, [c for c, m in zip(ids, missing) if m])
+        lx = np.array([lexical.get(c, np.nan) for c in ids], dtype=np.float32)
+        unscored = np.isnan(lx)
+        if unscored.any():
+            lx[unscored] = hits.score_of([c for c, m in zip(ids, unscored) if m])
         return Candidates(ids, d, lx, confidence, self.dense_weight(query, confidence), discount)
-
-    def _dense_top(self, qv: np.ndarray, fetch: int, allowed: np.ndarray | None) -> dict[int, float]:
-        scores, ids = self.index.store.search(qv[None, :], fetch, allowed)
-        return {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
-
-    def _lexical_top(self, query: str, fetch: int, allowed: np.ndarray | None) -> tuple[np.ndarray, dict[int, float]]:
-        """BM25 of every passage (position order) and the top `fetch` of them by chunk id, best first."""
-        lex_all = self.index.lexical.scores(analyze_query(query), allowed)
-        ids, scores = self.index.lexical.top(lex_all, fetch)
-        return lex_all, {int(i): float(s) for i, s in zip(ids, scores)}
 
     def _prefer_recent(self, ranked: list[Scored]) -> list[Scored]:
         newest = self.index.db.newest_date()
@@ -248,10 +244,6 @@ class Retriever:
             return 0.0
         title = self.index.db.articles([chunk.article_id])[chunk.article_id].title
         return self.index.lexical.coverage(tokens, title + "\n" + chunk.text)
-
-    def _dense_scores(self, qv: np.ndarray, ids: list[int]) -> np.ndarray:
-        vecs = np.vstack([self.index.store.reconstruct(i) for i in ids])
-        return vecs @ qv
 
     def _diversify(self, ranked: list[Scored], request: SearchRequest) -> list[Hit]:
         """At most `max_per_article` passages per article, and one article per duplicate group:

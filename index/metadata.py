@@ -148,6 +148,11 @@ class MetadataDB:
         rows = self.conn.execute("SELECT id, article_id, position, start, end, text FROM chunks ORDER BY id").fetchall()
         return [StoredChunk(**dict(r)) for r in rows]
 
+    def chunk_facets(self) -> Iterator[tuple[int, str, str, str | None]]:
+        """(chunk id, article id, source, date) of every passage in chunk id order, one at a time."""
+        yield from self.conn.execute("SELECT c.id, a.id, a.source, a.date FROM chunks c "
+                                     "JOIN articles a ON a.id = c.article_id ORDER BY c.id")
+
     def embed_texts(self) -> Iterator[str]:
         """Every passage as the model read it (title + passage), in chunk id order, one at a time."""
         rows = self.conn.execute("SELECT a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id "

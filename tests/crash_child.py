@@ -1,5 +1,6 @@
 """Runs `newsqa index update --full` and kills itself with SIGKILL (kill -9: no cleanup, no
-finally blocks) when the builder logs a message containing argv[1] for the argv[2]-th time."""
+finally blocks) when the builder (or the Milvus writer) logs a message containing argv[1] for the
+argv[2]-th time."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ class KillAt(logging.Handler):
 
 
 if __name__ == "__main__":
-    builder_log = logging.getLogger("index.builder")
-    builder_log.setLevel(logging.DEBUG)
-    builder_log.addHandler(KillAt(sys.argv[1], int(sys.argv[2])))
+    kill = KillAt(sys.argv[1], int(sys.argv[2]))
+    for name in ("index.builder", "index.milvus"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+        logging.getLogger(name).addHandler(kill)
     sys.exit(main(["index", "update", "--full", "-q"]))

@@ -28,10 +28,11 @@ def child_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(settings: Settings, *args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_cli(settings: Settings, *args: str, check: bool = True, timeout: int = 300,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "assistant.cli", *args], capture_output=True, text=True, timeout=timeout,
-        env=child_env(settings), cwd=PROJECT_ROOT, check=check,
+        env=env or child_env(settings), cwd=PROJECT_ROOT, check=check,
     )
 
 

@@ -113,7 +113,7 @@ def test_a_corpus_over_the_exact_search_limit_gets_hnsw_with_the_same_results(bu
     assert not exact.store.approximate and approx.store.approximate
     qv = embedder.encode_queries(["Mưa lớn gây lũ ở miền Trung"])
     n = len(exact.store)
-    assert approx.store.search(qv, n)[1].tolist() == exact.store.search(qv, n)[1].tolist()
+    assert approx.search.store.search(qv, n)[1].tolist() == exact.search.store.search(qv, n)[1].tolist()
     allowed = exact.db.chunk_ids_where(("Báo Thử",), None, None)
-    assert allowed and approx.store.search(qv, 5, allowed)[1][0][0] == exact.store.search(qv, 5, allowed)[1][0][0]
-    assert set(approx.store.search(qv, 5, allowed)[1][0].tolist()) - {-1} <= set(allowed)
+    assert allowed and approx.search.store.search(qv, 5, allowed)[1][0][0] == exact.search.store.search(qv, 5, allowed)[1][0][0]
+    assert set(approx.search.store.search(qv, 5, allowed)[1][0].tolist()) - {-1} <= set(allowed)

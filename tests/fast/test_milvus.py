@@ -1,0 +1,173 @@
+"""The Milvus backend against the local one, on milvus-lite in this process: the same BM25 (sparse
+vectors = term-frequency part, query = idf), the same dense search, filters inside both searches,
+versions published by an alias, and clear errors for a wrong server or collection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.errors import IndexMismatchError, IndexStateError, InputError
+from assistant.retrieval import Retriever, SearchFilters, SearchRequest
+from assistant.service import NewsQA
+from assistant.settings import Settings
+from index import milvus
+from index.lexical import analyze_query
+from tests.conftest import CORPUS
+from tests.fast.conftest import fast_settings
+
+QUESTIONS = [
+    "Đại tá Lương Thanh Bình giao nhiệm vụ gì cho Sư đoàn 346?",
+    "dai ta luong thanh binh giao nhiem vu gi",
+    "What tasks did Colonel Lương Thanh Bình assign?",
+    "giá vàng hôm nay tăng bao nhiêu",
+    "Hội nghị tổng kết năm 2022 diễn ra ở đâu?",
+    "tai nan giao thong",
+    "How many people attended the conference in 2022?",
+    "bệnh viện",
+]
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, fake_embedder):
+    """The bundled corpus indexed locally and into milvus-lite, with the fake embedder."""
+    root = tmp_path_factory.mktemp("milvus-pair")
+    base = fast_settings(root).with_(corpus_dir=CORPUS)
+    local = NewsQA(base, embedder=fake_embedder)
+    local.build()
+    remote = NewsQA(base.with_(index_dir=root / "milvus-index", backend="milvus"), embedder=fake_embedder)
+    remote.build()
+    return local, remote
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_sparse_vectors_score_bm25_like_the_local_index(pair, question):
+    local, remote = (qa.index().search for qa in pair)
+    assert (local.kind, remote.kind) == ("local", "milvus")
+    tokens = analyze_query(question)
+    want, got = local.lexical(tokens, 10).top, remote.lexical(tokens, 10).top
+    assert want, question
+    assert list(got) == list(want) or _tied(want, got)
+    assert max(abs(want[c] - got.get(c, np.inf)) for c in want) < 1e-4
+    # Scores of passages outside the top (what fusion asks for the dense side's candidates).
+    others = sorted(set(range(40)) - set(want))[:12]
+    assert np.allclose(local.lexical(tokens, 10).score_of(others), remote.lexical(tokens, 10).score_of(others),
+                       atol=1e-4)
+
+
+def _tied(want: dict[int, float], got: dict[int, float]) -> bool:
+    """Same scores in the same order; passages with equal scores may come in either order."""
+    return np.allclose(list(want.values()), list(got.values()), atol=1e-4) and set(want) == set(got)
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_hybrid_search_ranks_the_same_on_both_backends(pair, fake_embedder, question):
+    local, remote = (Retriever(qa.index(), fake_embedder) for qa in pair)
+    request = SearchRequest(question, k=8)
+    want, got = local.search(request), remote.search(request)
+    assert [h.chunk_id for h in got] == [h.chunk_id for h in want]
+    assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-3)
+
+
+@pytest.mark.parametrize("filters,matches", [
+    (SearchFilters(sources=("baomoi.com",)), True),
+    (SearchFilters(date_from="2022-05-01", date_to="2022-05-31"), True),  # the seed article alone
+    (SearchFilters(date_to="2021-12-31"), False),  # undated articles never pass a date bound
+    (SearchFilters(sources=('Nguồn "lạ" \\ ]',)), False),  # quotes and brackets stay inside the literal
+])
+def test_filters_run_inside_both_searches(pair, fake_embedder, filters, matches):
+    local, remote = (Retriever(qa.index(), fake_embedder) for qa in pair)
+    assert bool(remote.search(SearchRequest(QUESTIONS[0], filters=filters))) == matches
+    for question in QUESTIONS[:4]:
+        for mode in ("hybrid", "dense", "lexical"):
+            request = SearchRequest(question, k=10, mode=mode, filters=filters)
+            want, got = local.search(request), remote.search(request)
+            assert [h.chunk_id for h in got] == [h.chunk_id for h in want] or (
+                {h.chunk_id for h in got} == {h.chunk_id for h in want})
+            for hit in got:
+                assert not filters.sources or hit.source in filters.sources
+                assert not filters.date_from or (hit.date and hit.date >= filters.date_from)
+                assert not filters.date_to or (hit.date and hit.date <= filters.date_to)
+
+
+def test_answers_are_the_same_on_both_backends(pair):
+    local, remote = pair
+    for question in QUESTIONS:
+        a, b = local.ask(question), remote.ask(question)
+        assert (a.found, a.answer, [c.article_id for c in a.citations]) == (
+            b.found, b.answer, [c.article_id for c in b.citations])
+
+
+def test_index_check_counts_the_collection(pair):
+    from index.reader import check_index
+
+    _, remote = pair
+    integrity = check_index(remote.settings.index_dir, remote.settings.milvus_config())
+    assert integrity.ok and integrity.vectors == integrity.sqlite_chunks > 20
+
+
+def test_each_build_is_a_collection_published_by_the_alias(tmp_path, fake_embedder):
+    settings = fast_settings(tmp_path).with_(corpus_dir=CORPUS, backend="milvus")
+    qa = NewsQA(settings, embedder=fake_embedder)
+    names = []
+    for _ in range(3):
+        qa.build()
+        names.append(qa.index().manifest.collection)
+        client = milvus.connect(settings.milvus_config(), settings.index_dir)
+        assert milvus.alias_target(client, settings.milvus_prefix) == names[-1]
+    assert len(set(names)) == 3
+    ours = sorted(n for n in client.list_collections() if n.startswith(settings.milvus_prefix + "_"))
+    # The live version and the one it replaced are kept (rollback, readers of the old one); older ones go.
+    assert ours == sorted(names[1:])
+    assert qa.ask("Đại tá Lương Thanh Bình giao nhiệm vụ gì?").citations
+
+
+def test_unreachable_server_is_one_clear_error_and_the_live_index_stays(tmp_path, fake_embedder):
+    settings = fast_settings(tmp_path).with_(corpus_dir=CORPUS)
+    NewsQA(settings, embedder=fake_embedder).build()
+    before = (settings.index_dir / "CURRENT").read_text()
+    bad = settings.with_(backend="milvus", milvus_uri="http://127.0.0.1:9")
+    with pytest.raises(IndexStateError) as err:
+        NewsQA(bad, embedder=fake_embedder).build()
+    assert err.value.key == "milvus_unreachable"
+    assert "NEWSQA_MILVUS_URI" in err.value.message("en") and "NEWSQA_MILVUS_URI" in err.value.message("vi")
+    assert (settings.index_dir / "CURRENT").read_text() == before
+    assert NewsQA(settings, embedder=fake_embedder).ask("Sư đoàn 346").citations
+
+
+def test_a_collection_of_another_dimension_or_a_missing_one_is_refused(tmp_path, fake_embedder):
+    settings = fast_settings(tmp_path).with_(corpus_dir=CORPUS, backend="milvus")
+    NewsQA(settings, embedder=fake_embedder).build()
+    qa = NewsQA(settings, embedder=fake_embedder)
+    name = qa.index().manifest.collection
+    client = milvus.connect(settings.milvus_config(), settings.index_dir)
+    client.drop_collection(name)
+    with pytest.raises(IndexStateError) as err:
+        NewsQA(settings, embedder=fake_embedder).index()
+    assert err.value.key == "milvus_collection_missing" and name in str(err.value)
+    client.create_collection(name, schema=milvus._schema(8), index_params=milvus._index_params(client))
+    with pytest.raises(IndexMismatchError) as err:
+        NewsQA(settings, embedder=fake_embedder).index()
+    assert err.value.key == "milvus_dimension_mismatch" and "8-d" in str(err.value)
+
+
+def test_backend_settings_are_checked():
+    with pytest.raises(InputError) as err:
+        Settings.from_env({"NEWSQA_BACKEND": "qdrant"})
+    assert "local, milvus" in str(err.value)
+    with pytest.raises(InputError):
+        Settings.from_env({"NEWSQA_MILVUS_PREFIX": "news-qa"})
+    settings = Settings.from_env({"NEWSQA_BACKEND": "milvus", "NEWSQA_MILVUS_URI": "http://h:19530",
+                                  "NEWSQA_MILVUS_TOKEN": "u:p"})
+    assert settings.milvus_config().uri == "http://h:19530" and "u:p" not in repr(settings)
+
+
+def test_where_expressions_escape_their_values(pair, fake_embedder):
+    from index.search import Where
+
+    injected = 'x"] or id >= 0 or source in ["'
+    expr = milvus.where_expression(Where(sources=(injected,), date_to="2024-01-31"))
+    assert expr == 'source in ["x\\"] or id >= 0 or source in [\\""] and date > 0 and date <= 20240131'
+    _, remote = pair
+    assert not Retriever(remote.index(), fake_embedder).search(
+        SearchRequest("Sư đoàn 346", filters=SearchFilters(sources=(injected,))))
