@@ -24,6 +24,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         model_cache_dir=getattr(args, "model_cache", None),
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
+        ray=getattr(args, "ray", None),
+        ray_actors=getattr(args, "ray_actors", None),
     )
 
 
@@ -361,6 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
     filters.add_argument("--to", dest="date_to", help="only articles dated on/before")
     filters.add_argument("--recent", action="store_true", help="prefer recent articles")
 
+    building = argparse.ArgumentParser(add_help=False)
+    building.add_argument("--corpus", type=Path, help="corpus directory (default: ./corpus)")
+    building.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    building.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                          help="embed on Ray (extra `cluster`): alone a Ray in this process, or a cluster "
+                               "address (auto, ray://head:10001)")
+    building.add_argument("--ray-actors", type=int, help="embedding actors (default: one per GPU, else per 2 CPUs)")
+
     ap = argparse.ArgumentParser(prog="newsqa", description="Ask questions about Vietnamese news articles.")
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -373,16 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_model_materialize)
 
     index = sub.add_parser("index", help="build or inspect an index").add_subparsers(dest="index_command", required=True)
-    p = index.add_parser("build", parents=[common], help="index every article of a corpus directory")
-    p.add_argument("--corpus", type=Path, help="corpus directory (default: ./corpus)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p = index.add_parser("build", parents=[common, building], help="index every article of a corpus directory")
     p.set_defaults(func=cmd_index_build)
-    p = index.add_parser("update", parents=[common],
+    p = index.add_parser("update", parents=[common, building],
                          help="re-index only new, changed and deleted articles (embeddings are cached)")
-    p.add_argument("--corpus", type=Path, help="corpus directory (default: ./corpus)")
     p.add_argument("--full", action="store_true",
                    help="rebuild everything, also after a model or chunker change")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_index_update)
     p = index.add_parser("check", parents=[common], help="verify the live index (checksums and counts)")
     p.add_argument("--json", action="store_true")

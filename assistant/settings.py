@@ -43,6 +43,10 @@ class Settings:
     milvus_uri: str = ""  # "" = milvus-lite in-process, a file in the index folder; "http://host:19530" for a server
     milvus_token: str = field(default="", repr=False)  # "user:password" or an API key
     milvus_prefix: str = "newsqa"  # collection name prefix; the live version is the alias of that name
+    # Builds embed on a Ray cluster (`newsqa index build --ray [ADDRESS]`): "" no, "local" a Ray
+    # started in the build's process, else the cluster's address ("auto", "ray://head:10001").
+    ray: str = ""
+    ray_actors: int = 0  # embedding actors; 0: one per GPU, else one per two CPUs
     top_k: int = 5
     max_per_article: int = 2
     answer_sentences: int = 3
@@ -114,7 +118,7 @@ class Settings:
             index_dir=self.index_dir, device=self.device, precision=self.precision,
             batch_size=self.batch_size, exact_search_limit=self.exact_search_limit,
             chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap,
-            backend=self.backend, milvus=self.milvus_config(),
+            backend=self.backend, milvus=self.milvus_config(), ray=self.ray, ray_actors=self.ray_actors,
         )
 
 

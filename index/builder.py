@@ -115,6 +115,10 @@ def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[
         from index import milvus
 
         milvus.connect(config.milvus, index_dir)  # a wrong URI or token fails now, not after the embedding
+    if config.ray:
+        from index import distributed
+
+        distributed.check_address(config.ray)
     report(0.01, "finding duplicates")
     groups = find_groups((a.id, a.title, a.text) for a in articles)
     articles = [replace(a, dup_of=groups.dup_of.get(a.id, "")) for a in articles]
@@ -130,7 +134,7 @@ def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[
     cache = EmbeddingCache.for_index(index_dir, embedder.name, embedder.dimension)
     try:
         vectors, fresh = _embed_cached(embedder, cache, texts, embedder.batch_size(config.batch_size),
-                                      show_progress, report)
+                                      show_progress, report, config)
     finally:
         cache.close()
     embed_seconds = time.perf_counter() - t0
@@ -255,7 +259,7 @@ def _drop_collection(config: IndexConfig, index_dir: Path, collection: str) -> N
 
 
 def _embed_cached(embedder: Embedder, cache: EmbeddingCache, texts: list[str], batch_size: int,
-                  show_progress: bool, report) -> tuple[np.ndarray, list[str]]:
+                  show_progress: bool, report, config: IndexConfig | None = None) -> tuple[np.ndarray, list[str]]:
     """Vectors for `texts` (cache first, model for the rest) and the list of texts the model embedded.
 
     The misses go to the model longest first, so each batch holds passages of similar length (little
@@ -276,16 +280,22 @@ def _embed_cached(embedder: Embedder, cache: EmbeddingCache, texts: list[str], b
     order = sorted(todo, key=lambda k: -len(texts[todo[k][0]]))
     fresh = [texts[todo[k][0]] for k in order]
     step = batch_size * 16
+    if config is not None and config.ray and order:
+        from index import distributed
+
+        batches = distributed.embed_stream(config, config.ray, order, fresh, config.ray_actors)
+    else:
+        batches = ((order[i : i + step], embedder.encode_documents(fresh[i : i + step], batch_size=batch_size))
+                   for i in range(0, len(order), step))
+    done = 0
     with tqdm(total=len(texts), initial=len(texts) - sum(map(len, todo.values())), unit="passage",
               desc="embedding", disable=not show_progress) as bar:
-        for i in range(0, len(order), step):
-            part = order[i : i + step]
-            vecs = embedder.encode_documents(fresh[i : i + step], batch_size=batch_size)
+        for part, vecs in batches:
             cache.put_many(part, vecs)
             for key, vec in zip(part, vecs):
                 out[todo[key]] = vec
             bar.update(sum(len(todo[k]) for k in part))
-            done = min(i + step, len(order))
+            done += len(part)
             log.debug("embedded %d/%d new passages", done, len(order))
             report(0.05 + 0.9 * done / len(order), f"embedded {done}/{len(order)}")
     return out, fresh

@@ -40,3 +40,5 @@ class IndexConfig:
     chunk_overlap: int
     backend: str = "local"  # where new builds go: "local" (FAISS + bm25s files) or "milvus"
     milvus: MilvusConfig = MilvusConfig()
+    ray: str = ""  # embed on Ray: "" no, "local" a Ray in this process, else the cluster's address
+    ray_actors: int = 0  # 0: one per GPU, else one per two CPUs of the cluster

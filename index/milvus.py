@@ -66,6 +66,10 @@ def connect(config: MilvusConfig, index_dir: Path):
             from pymilvus import MilvusClient
         except ImportError:
             raise IndexStateError("milvus_not_installed") from None
+        if not config.uri:
+            # milvus-lite serves in a thread of this process and does not implement AllocTimestamp,
+            # which pymilvus asks for after writes and then does without; grpc would log a traceback.
+            logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
         try:
             client = MilvusClient(uri=uri, token=config.token, timeout=TIMEOUT)
             client.list_collections(timeout=TIMEOUT)
