@@ -14,8 +14,6 @@ from index.reader import open_index
 from tests.conftest import CORPUS
 from tests.helpers import run_cli
 
-pytest.importorskip("ray")
-
 
 @pytest.fixture(scope="module")
 def ray_local():
