@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import tempfile
 import uuid
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from assistant.errors import InputError
+from assistant.errors import IndexStateError, InputError
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
 from index.builder import build_from_articles
@@ -25,6 +26,8 @@ from index.corpus import Article
 from index.embedder import Embedder
 from index.reader import OpenIndex, open_index
 from index.textnorm import normalize_text
+
+log = logging.getLogger(__name__)
 
 MODES = ("lexical", "dense", "hybrid")
 QUESTION_KEYS = ("question", "query")
@@ -180,10 +183,19 @@ def eval_index(settings: Settings, embedder: Embedder, evalset: EvalSet,
             yield index
         finally:
             index.close()
-            if index.manifest.collection:
-                from index import milvus
+            _drop_scratch(scratch, Path(tmp), index.manifest.collection)
 
-                milvus.drop_collection(milvus.connect(scratch.milvus_config(), Path(tmp)), index.manifest.collection)
+
+def _drop_scratch(settings: Settings, index_dir: Path, collection: str) -> None:
+    """The throwaway index's collection (on a server it would outlive the temporary folder)."""
+    if not collection:
+        return
+    from index import milvus
+
+    try:
+        milvus.drop_collection(milvus.connect(settings.milvus_config(), index_dir), collection)
+    except IndexStateError as exc:
+        log.warning("Could not drop the evaluation collection %s: %s", collection, exc.message("en"))
 
 
 def eval_cache_dir(settings: Settings) -> Path:

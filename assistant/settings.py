@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -101,9 +102,12 @@ class Settings:
     def check(self) -> None:
         if self.backend not in BACKENDS:
             raise InputError("setting_choice", name="NEWSQA_BACKEND", raw=self.backend, choices=", ".join(BACKENDS))
-        if not self.milvus_prefix.replace("_", "a").isalnum() or not self.milvus_prefix[:1].isalpha():
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,99}", self.milvus_prefix):
             raise InputError("setting_choice", name="NEWSQA_MILVUS_PREFIX", raw=self.milvus_prefix,
-                             choices="letters, digits and _ (starting with a letter)")
+                             choices="ASCII letters, digits and _ (starting with a letter)")
+        if self.ray_actors < 0:
+            raise InputError("setting_choice", name="NEWSQA_RAY_ACTORS", raw=self.ray_actors,
+                             choices="0 (automatic) or a positive number")
 
     def milvus_config(self) -> MilvusConfig:
         return MilvusConfig(self.milvus_uri, self.milvus_token, self.milvus_prefix)

@@ -9,6 +9,9 @@ Usage:
   python bench/scale.py serve [--index DIR]  # the real app on that index: start time, RSS under requests
   python bench/scale.py misses [--index DIR]  # why summaries miss rank 1; article-level rescorings tried
   python bench/scale.py curve [--sizes 1000,5000,10000,35439]  # after a full build: the scaling table
+  python bench/scale.py backends --limit 5000 --index DIR --milvus-index DIR2 --milvus-uri URI
+      # the app over HTTP on a local index and on the same articles built into Milvus (NEWSQA_BACKEND=milvus
+      # python bench/scale.py build ... --index DIR2): ask/search p50/p95, app RSS, the Milvus server's RSS
 The curve builds each size into its own index beside the full one, sharing the full build's embedding
 cache (so its build column is the index work without the model), then times the model on a fresh
 sample of passages in fp32 and in the configured precision, and adds tokens / (tokens/s) for the
@@ -198,12 +201,13 @@ def curve(args, settings: Settings) -> None:
     print(f"{best} is {ratio:.2f}x fp32 on this machine ({os.cpu_count()} cores).")
 
 
-def _child(phase: str, argv: list[str]) -> dict:
-    proc = subprocess.run([sys.executable, __file__, phase, *argv], capture_output=True, text=True)
+def _child(phase: str, argv: list[str], env: dict[str, str] | None = None, label: str = "") -> dict:
+    proc = subprocess.run([sys.executable, __file__, phase, *argv], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
     lines = proc.stdout.splitlines()
     for line in lines:
         if not line.startswith("RESULT "):
-            print(f"  [{phase} {argv[argv.index('--limit') + 1]}] {line}", flush=True)
+            print(f"  [{phase} {label or argv[argv.index('--limit') + 1]}] {line}", flush=True)
     if proc.returncode:
         raise SystemExit(f"{phase} failed:\n{proc.stderr[-2000:]}")
     return json.loads(next(line[7:] for line in lines if line.startswith("RESULT ")))
@@ -243,7 +247,41 @@ def serve(args, settings: Settings) -> None:
     print(f"server memory: RSS {field['VmRSS']:.0f} MB now (anonymous {field['RssAnon']:.0f} MB, mapped files "
           f"{field['RssFile']:.0f} MB), peak {field['VmHWM']:.0f} MB")
     result(app_start_s=start, http_ask_p50=statistics.median(ask), http_search_p50=statistics.median(search),
+           http_ask_p95=pct(ask, .95), http_search_p95=pct(search, .95),
            server_rss_mb=field["VmRSS"], server_anon_mb=field["RssAnon"], server_peak_mb=field["VmHWM"])
+
+
+def backends(args, settings: Settings) -> None:
+    """`serve` on the local index and on the Milvus one, one after the other, side by side."""
+    common = ["--data", str(args.data), "--questions", str(args.questions), "--seed", str(args.seed)]
+    if args.limit:
+        common += ["--limit", str(args.limit)]
+    local = _child("serve", [*common, "--index", str(args.index)], {"NEWSQA_BACKEND": "local"}, "local")
+    remote = _child("serve", [*common, "--index", str(args.milvus_index)],
+                    {"NEWSQA_BACKEND": "milvus", "NEWSQA_MILVUS_URI": args.milvus_uri or ""}, "milvus")
+    server = _milvus_server_rss() if args.milvus_uri else None
+    print("| backend | ask p50 / p95 ms | search p50 / p95 ms | app start s | app RSS MB (own) |")
+    print("|---|---|---|---|---|")
+    for name, r in (("local (FAISS + bm25s)", local), ("milvus", remote)):
+        print(f"| {name} | {r['http_ask_p50']:.0f} / {r['http_ask_p95']:.0f} | {r['http_search_p50']:.0f} / "
+              f"{r['http_search_p95']:.0f} | {r['app_start_s']:.1f} | {r['server_rss_mb']:.0f} "
+              f"({r['server_anon_mb']:.0f}) |")
+    if server:
+        print(f"Milvus server ({server[0]}): RSS {server[1]:.0f} MB")
+
+
+def _milvus_server_rss() -> tuple[str, float] | None:
+    """The `milvus-lite server` process on this machine (a real Milvus runs elsewhere: not measured)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if "milvus-lite" in cmd and " server" in cmd:
+                rss = next(int(x.split()[1]) / 1024 for x in (proc / "status").read_text().splitlines()
+                           if x.startswith("VmRSS:"))
+                return f"pid {proc.name}", rss
+        except (OSError, StopIteration, ValueError):
+            continue
+    return None
 
 
 def misses(args, settings: Settings) -> None:
@@ -342,7 +380,7 @@ def _per_article(hits):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("phase", choices=["build", "eval", "serve", "curve", "speed", "misses"])
+    ap.add_argument("phase", choices=["build", "eval", "serve", "curve", "speed", "misses", "backends"])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--index", type=Path, default=DEFAULT_INDEX)
     ap.add_argument("--limit", type=int, default=None)
@@ -352,12 +390,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sizes", default="1000,5000,10000,35439")
     ap.add_argument("--time-model", action="store_true", help="speed: also time the model (fp32 and configured)")
+    ap.add_argument("--milvus-index", type=Path, help="backends: the index directory built with NEWSQA_BACKEND=milvus")
+    ap.add_argument("--milvus-uri", help="backends: NEWSQA_MILVUS_URI of that index (empty: milvus-lite in the app)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env(index_dir=args.index)
     print(f"data: {args.data}; index: {args.index}")
     phases = {"build": build, "eval": evaluate, "serve": serve, "curve": curve, "speed": model_speed,
-              "misses": misses}
+              "misses": misses, "backends": backends}
     phases[args.phase](args, settings)
 
 

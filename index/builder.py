@@ -114,7 +114,8 @@ def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[
     if config.backend == "milvus":
         from index import milvus
 
-        milvus.connect(config.milvus, index_dir)  # a wrong URI or token fails now, not after the embedding
+        # A wrong URI or token, or a prefix another index publishes under, fails now, not after the embedding.
+        milvus.Ledger(index_dir).check_alias(milvus.connect(config.milvus, index_dir), config.milvus.prefix)
     if config.ray:
         from index import distributed
 
@@ -223,7 +224,9 @@ def _write_milvus(config: IndexConfig, index_dir: Path, staged: Path, db: Metada
     del lexical
     name = milvus.collection_name(config.milvus.prefix, staged.name.removesuffix(".tmp"))
     log.info("stage: writing %d passages to Milvus collection %s", n_chunks, name)
-    milvus.write_collection(client, name, dimension, milvus.rows_for(db.chunk_facets(), vectors, weights), n_chunks)
+    milvus.Ledger(index_dir).add(name)  # before it exists: a build killed while writing leaves it to prune
+    milvus.write_collection(client, name, dimension, milvus.rows_for(db.chunk_facets(), vectors, weights), n_chunks,
+                            approximate=n_chunks > config.exact_search_limit)
     return _Written("milvus", files, name)
 
 
@@ -239,10 +242,14 @@ def _publish_collection(config: IndexConfig, index_dir: Path, collection: str, p
     replaces are dropped (a build killed before this point leaves the alias on the previous version)."""
     from index import milvus
 
-    client = milvus.connect(config.milvus, index_dir)
     log.info("stage: alias %s -> %s", config.milvus.prefix, collection)
-    milvus.publish_alias(client, config.milvus.prefix, collection)
-    milvus.prune_collections(client, config.milvus.prefix, {collection, previous})
+    try:
+        client = milvus.connect(config.milvus, index_dir)
+        milvus.publish_alias(client, config.milvus.prefix, collection)
+        milvus.Ledger(index_dir).prune(client, {collection, previous})
+    except Exception as exc:  # noqa: BLE001 - the version is live already (CURRENT); the next build retries
+        log.warning("Version published, but the Milvus alias %s could not be switched to %s: %s",
+                    config.milvus.prefix, collection, exc)
 
 
 def _drop_collection(config: IndexConfig, index_dir: Path, collection: str) -> None:

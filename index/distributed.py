@@ -9,6 +9,7 @@ build (lexical index, store, publication) is the same code for both. Needs the `
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from urllib.parse import urlparse
@@ -51,19 +52,22 @@ def check_address(address: str) -> None:
         raise IndexStateError("ray_unreachable", address=address, error=str(exc)) from None
 
 
-def connect(address: str, actors: int) -> None:
+def connect(address: str, actors: int) -> bool:
+    """Join the cluster (or start a local Ray); True when this call started or joined it."""
     ray = _ray()
     check_address(address)
     if ray.is_initialized():
-        return
+        return False
     try:
         if address == LOCAL:
-            ray.init(num_cpus=max(actors, 1), include_dashboard=False, log_to_driver=False,
+            # Every local CPU, or as many as the actors asked for (each actor takes at least one).
+            ray.init(num_cpus=max(actors, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False,
                      logging_level=logging.WARNING)
         else:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     except Exception as exc:  # noqa: BLE001 - ray raises ConnectionError, RuntimeError, ValueError ...
         raise IndexStateError("ray_unreachable", address=address, error=" ".join(str(exc).split())[:300]) from None
+    return True
 
 
 class _EmbedActor:
@@ -87,18 +91,33 @@ class _EmbedActor:
 
 def embed_stream(config: IndexConfig, address: str, keys: list[str], texts: list[str],
                  actors: int = 0) -> Iterator[tuple[list[str], np.ndarray]]:
-    """(keys, vectors) batches for `texts`, computed by actors on the cluster, in completion order."""
+    """(keys, vectors) batches for `texts`, computed by actors on the cluster, in completion order.
+    A Ray this call started or joined is shut down at the end (the build's process goes on)."""
     ray = _ray()
-    connect(address, actors or 2)
+    started = connect(address, actors)
+    try:
+        yield from _stream(ray, config, address, keys, texts, actors)
+    except IndexStateError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - actor and Ray Data failures: one message, the cache keeps the rest
+        raise IndexStateError("ray_build_failed", error=" ".join(str(exc).split())[:300]) from None
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _stream(ray, config: IndexConfig, address: str, keys: list[str], texts: list[str], actors: int):
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     if gpus:
+        size = min(actors or gpus, gpus)  # more actors than GPUs could never be scheduled
         pool, per_actor = {"num_gpus": 1, "num_cpus": 1}, 0
-        size = actors or gpus
     else:
+        # Threads per actor fit on the smallest node, so every actor can be placed somewhere.
+        node_cpus = [int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [1]
         cpus = int(resources.get("CPU", 1))
         size = actors or max(1, cpus // 2)
-        threads = max(1, cpus // size)
+        threads = max(1, min(cpus // size, min(node_cpus)))
         pool, per_actor = {"num_cpus": threads}, threads
     log.info("Ray: %d embedding actor(s) on %s (%s)", size, address, "GPU" if gpus else f"{per_actor} CPU threads each")
     data = ray.data.from_items([{"key": k, "text": t} for k, t in zip(keys, texts)],
@@ -107,4 +126,3 @@ def embed_stream(config: IndexConfig, address: str, keys: list[str], texts: list
                               batch_size=ACTOR_BATCH, concurrency=size, **pool)
     for batch in mapped.iter_batches(batch_size=ACTOR_BATCH, batch_format="numpy", prefetch_batches=2):
         yield [str(k) for k in batch["key"]], np.stack(batch["vector"]).astype(np.float32)
-

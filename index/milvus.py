@@ -35,6 +35,7 @@ SEARCH_EF = 128
 INSERT_BATCH = 2000
 MAX_VARCHAR = 1024
 TIMEOUT = 30.0  # seconds per call: a hung server answers with an error, not a hung request
+INDEX_TIMEOUT = 1800.0  # the first search after loading waits for the index build (minutes at 150k+ passages)
 
 
 def lite_uri(index_dir: Path) -> str:
@@ -66,14 +67,19 @@ def connect(config: MilvusConfig, index_dir: Path):
             from pymilvus import MilvusClient
         except ImportError:
             raise IndexStateError("milvus_not_installed") from None
-        if not config.uri:
+        lite = uri.endswith(".db")
+        if lite:
             # milvus-lite serves in a thread of this process and does not implement AllocTimestamp,
             # which pymilvus asks for after writes and then does without; grpc would log a traceback.
+            # A file locked by another process is reported below as milvus_lite_busy, not as a traceback.
             logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+            logging.getLogger("milvus_lite.server_manager").setLevel(logging.CRITICAL)
         try:
             client = MilvusClient(uri=uri, token=config.token, timeout=TIMEOUT)
             client.list_collections(timeout=TIMEOUT)
         except Exception as exc:  # noqa: BLE001 - pymilvus raises MilvusException or grpc errors alike
+            if lite and "Open local milvus failed" in str(exc):
+                raise IndexStateError("milvus_lite_busy", uri=uri) from None
             raise _connection_error(exc, uri) from None
         _clients[key] = client
         return client
@@ -104,12 +110,21 @@ def _literal(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MATCH_NOTHING = "id < 0"
+
+
 def where_expression(where: Where | None) -> str:
     if where is None or not where.restricts:
         return ""
     clauses = []
     if where.sources:
-        clauses.append(f"source in [{', '.join(_literal(s) for s in where.sources)}]")
+        # Stored sources are normalized (no control characters), so a value holding one matches
+        # nothing, and Milvus's expression parser would refuse its escape (\u0001).
+        usable = [s for s in where.sources if not _CONTROL.search(s)]
+        if not usable:
+            return MATCH_NOTHING
+        clauses.append(f"source in [{', '.join(_literal(s) for s in usable)}]")
     if where.date_from or where.date_to:
         clauses.append("date > 0")
     if where.date_from:
@@ -132,20 +147,35 @@ def _schema(dimension: int):
     return schema
 
 
-def _index_params(client):
+def _index_params(client, approximate: bool = True):
+    """Exact search (FLAT) up to the exact-search limit, as the local backend: both rank alike."""
     params = client.prepare_index_params()
-    params.add_index("dense", index_type="HNSW", metric_type="IP", params=HNSW_PARAMS)
+    if approximate:
+        params.add_index("dense", index_type="HNSW", metric_type="IP", params=HNSW_PARAMS)
+    else:
+        params.add_index("dense", index_type="FLAT", metric_type="IP")
     params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
     return params
 
 
-def write_collection(client, name: str, dimension: int, rows: Iterable[dict], total: int) -> None:
+def write_collection(client, name: str, dimension: int, rows: Iterable[dict], total: int,
+                     approximate: bool = True) -> None:
     """Create collection `name` and insert `rows` in batches; dropped again if anything fails."""
+    try:
+        _write(client, name, dimension, rows, total, approximate)
+    except IndexStateError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any server error: one message, the live index untouched
+        raise IndexStateError("milvus_write_failed", collection=name, error=_short(str(exc))) from None
+
+
+def _write(client, name: str, dimension: int, rows: Iterable[dict], total: int, approximate: bool) -> None:
     from tqdm import tqdm
 
     if client.has_collection(name, timeout=TIMEOUT):
-        client.drop_collection(name, timeout=TIMEOUT)  # a leftover of a build killed before publishing
-    client.create_collection(name, schema=_schema(dimension), index_params=_index_params(client), timeout=TIMEOUT)
+        drop_collection(client, name)  # a leftover of a build killed before publishing
+    client.create_collection(name, schema=_schema(dimension), index_params=_index_params(client, approximate),
+                             timeout=TIMEOUT)
     try:
         batch: list[dict] = []
         with tqdm(total=total, unit="passage", desc="milvus", disable=total < 10 * INSERT_BATCH) as bar:
@@ -156,14 +186,24 @@ def write_collection(client, name: str, dimension: int, rows: Iterable[dict], to
                     batch = []
             if batch:
                 _insert(client, name, batch, bar, total)
-        client.flush(name, timeout=TIMEOUT)
-        client.load_collection(name, timeout=TIMEOUT)
+        client.flush(name, timeout=INDEX_TIMEOUT)
+        client.load_collection(name, timeout=INDEX_TIMEOUT)
         stored = collection_rows(client, name)
         if stored != total:
             raise IndexStateError("milvus_count_mismatch", collection=name, found=stored, expected=total)
+        _warm_up(client, name, dimension)
     except BaseException:
         _drop_quietly(client, name)
         raise
+
+
+def _warm_up(client, name: str, dimension: int) -> None:
+    """One search on each field, paid by the build: milvus-lite builds its indexes at the first search
+    (9.6 s at 22k passages), which would otherwise be the first question's wait after a publish."""
+    probe = np.zeros(dimension, np.float32)
+    probe[0] = 1.0
+    client.search(name, data=[probe.tolist()], anns_field="dense", limit=1, output_fields=[], timeout=INDEX_TIMEOUT)
+    client.search(name, data=[{1: 1.0}], anns_field="sparse", limit=1, output_fields=[], timeout=INDEX_TIMEOUT)
 
 
 def _insert(client, name: str, batch: list[dict], bar, total: int) -> None:
@@ -173,7 +213,8 @@ def _insert(client, name: str, batch: list[dict], bar, total: int) -> None:
 
 
 def collection_rows(client, name: str) -> int:
-    got = client.query(name, filter="", output_fields=["count(*)"], timeout=TIMEOUT)
+    # Strong consistency: right after the inserts a bounded-staleness count can still be short.
+    got = client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong", timeout=TIMEOUT)
     return int(got[0]["count(*)"]) if got else 0
 
 
@@ -183,6 +224,9 @@ def drop_collection(client, name: str) -> None:
 
 def _drop_quietly(client, name: str) -> None:
     try:
+        # Milvus (2.5.5+) refuses to drop a collection an alias still names.
+        for alias in client.list_aliases(collection_name=name, timeout=TIMEOUT).get("aliases", []):
+            client.drop_alias(alias, timeout=TIMEOUT)
         client.drop_collection(name, timeout=TIMEOUT)
     except Exception as exc:  # noqa: BLE001 - cleanup after another error: that one is reported
         log.warning("Could not drop collection %s: %s", name, exc)
@@ -202,16 +246,43 @@ def alias_target(client, alias: str) -> str | None:
     return client.describe_alias(alias, timeout=TIMEOUT).get("collection_name")
 
 
-def prune_collections(client, prefix: str, keep: Iterable[str]) -> list[str]:
-    """Drop this prefix's version collections other than `keep` (the live one and its predecessor)."""
-    keep = set(keep)
-    pattern = re.compile(rf"^{re.escape(prefix)}_\d{{8}}T\d{{6}}_[0-9a-f]{{8}}$")
-    dropped = []
-    for name in client.list_collections(timeout=TIMEOUT):
-        if pattern.match(name) and name not in keep:
+LEDGER = "milvus-collections.json"
+
+
+class Ledger:
+    """The collections this index folder created, recorded before each is created: a build prunes only
+    these (never another index's collections on the same server), including those of killed builds."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.path = Path(index_dir) / LEDGER
+
+    def names(self) -> list[str]:
+        try:
+            return list(json.loads(self.path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            return []
+
+    def _write(self, names: list[str]) -> None:
+        from index.atomic import atomic_write_text
+
+        atomic_write_text(self.path, json.dumps(sorted(set(names))) + "\n")
+
+    def add(self, name: str) -> None:
+        self._write([*self.names(), name])
+
+    def check_alias(self, client, alias: str) -> None:
+        """Refuse to build under a prefix whose alias names a collection this folder did not create."""
+        target = alias_target(client, alias)
+        if target and target not in self.names():
+            raise IndexStateError("milvus_prefix_taken", prefix=alias, collection=target, index_dir=self.path.parent)
+
+    def prune(self, client, keep: Iterable[str]) -> list[str]:
+        keep = set(keep)
+        dropped = [n for n in self.names() if n not in keep]
+        for name in dropped:
             _drop_quietly(client, name)
-            dropped.append(name)
-    return dropped
+        self._write([n for n in self.names() if n in keep])
+        return dropped
 
 
 class MilvusSearch:
@@ -219,21 +290,23 @@ class MilvusSearch:
 
     kind = "milvus"
 
-    def __init__(self, client, collection: str, dimension: int, idf) -> None:
+    def __init__(self, client, collection: str, dimension: int, idf, lexical_docs: int) -> None:
         self.client = client
         self.collection = collection
         self.dimension = dimension
         self._idf = idf  # token -> (sparse dimension, idf) or None
+        self._lexical_docs = lexical_docs  # passages the vocabulary's statistics were counted over
 
     @classmethod
-    def open(cls, config: MilvusConfig, index_dir: Path, collection: str, dimension: int, idf) -> MilvusSearch:
+    def open(cls, config: MilvusConfig, index_dir: Path, collection: str, dimension: int, idf,
+             lexical_docs: int) -> MilvusSearch:
         client = connect(config, index_dir)
         try:
             if not client.has_collection(collection, timeout=TIMEOUT):
                 raise IndexStateError("milvus_collection_missing", collection=collection,
                                       uri=resolve_uri(config, index_dir))
             found = _dense_dimension(client.describe_collection(collection, timeout=TIMEOUT))
-            client.load_collection(collection, timeout=TIMEOUT)
+            client.load_collection(collection, timeout=INDEX_TIMEOUT)
         except IndexStateError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -241,7 +314,7 @@ class MilvusSearch:
         if found != dimension:
             raise IndexMismatchError("milvus_dimension_mismatch", collection=collection, found=found,
                                      dimension=dimension)
-        return cls(client, collection, dimension, idf)
+        return cls(client, collection, dimension, idf, lexical_docs)
 
     def _call(self, fn, *args, **kwargs):
         try:
@@ -294,8 +367,10 @@ class MilvusSearch:
         return LexicalHits(top, score_of)
 
     def counts(self) -> tuple[int, int]:
-        n = collection_rows(self.client, self.collection)
-        return n, n
+        try:
+            return collection_rows(self.client, self.collection), self._lexical_docs
+        except Exception as exc:  # noqa: BLE001
+            raise IndexStateError("milvus_search_failed", collection=self.collection, error=_short(str(exc))) from None
 
     def close(self) -> None:
         pass  # the client is shared by every version this process opens

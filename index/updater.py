@@ -61,6 +61,9 @@ def settings_mismatch(manifest: Manifest, config: IndexConfig, embedder: Embedde
             config.chunk_size, config.chunk_overlap, list(SEPARATORS)):
         return (f"chunker {manifest.chunk_size}/{manifest.chunk_overlap} -> "
                 f"{config.chunk_size}/{config.chunk_overlap}")
+    built_on = "milvus" if manifest.store == "milvus" else "local"
+    if built_on != config.backend:
+        return f"backend {built_on} -> {config.backend}"
     return None
 
 

@@ -136,7 +136,7 @@ def test_fusion_pool_scores_each_passage_by_both_sides(qa, question):
         if cid in dense:
             assert d == pytest.approx(dense[cid], abs=1e-5)
         else:  # only found by BM25: its cosine comes from the stored vector
-            assert d == pytest.approx(float(qa.index().store.reconstruct(cid) @ qv), abs=1e-5)
+            assert d == pytest.approx(float(qa.index().search.store.reconstruct(cid) @ qv), abs=1e-5)
         if cid in lexical:
             assert lx == pytest.approx(lexical[cid], rel=1e-5)
     assert 0.0 <= pool.confidence <= 1.0

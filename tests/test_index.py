@@ -110,9 +110,9 @@ def test_a_corpus_over_the_exact_search_limit_gets_hnsw_with_the_same_results(bu
     settings = exact_settings.with_(index_dir=tmp_path / "hnsw", exact_search_limit=1)
     build_index(settings.index_config(), embedder)
     exact, approx = open_index(exact_settings.index_dir, embedder.name), open_index(settings.index_dir, embedder.name)
-    assert not exact.store.approximate and approx.store.approximate
+    assert not exact.search.store.approximate and approx.search.store.approximate
     qv = embedder.encode_queries(["Mưa lớn gây lũ ở miền Trung"])
-    n = len(exact.store)
+    n = len(exact.search.store)
     assert approx.search.store.search(qv, n)[1].tolist() == exact.search.store.search(qv, n)[1].tolist()
     allowed = exact.db.chunk_ids_where(("Báo Thử",), None, None)
     assert allowed and approx.search.store.search(qv, 5, allowed)[1][0][0] == exact.search.store.search(qv, 5, allowed)[1][0][0]

@@ -104,3 +104,32 @@ def test_kill_9_during_a_milvus_build_leaves_the_alias_on_the_previous_version(r
     assert milvus.alias_target(client, remote.milvus_prefix) == live
     ours = [n for n in client.list_collections() if n.startswith(remote.milvus_prefix + "_")]
     assert live in ours and len(ours) == 2
+
+
+def test_the_app_serves_the_milvus_index_over_http(remote, tmp_path):
+    """`newsqa serve` with the Milvus settings: the JSON API answers and the filters reach the server."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    from tests.helpers import RunningApp
+
+    app = RunningApp(remote, tmp_path / "serve.log", command=[sys.executable, "-m", "assistant.cli", "serve"],
+                     env=_env(remote))
+    try:
+        app.wait_ready(path="api/health")
+
+        def post(path: str, body: dict) -> dict:
+            request = urllib.request.Request(app.url + path, data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=120) as resp:
+                return json.load(resp)
+
+        answer = post("api/ask", {"question": GUIDING_EN})
+        assert answer["found"] and SEED_ID in {c["article_id"] for c in answer["citations"]}
+        query = urllib.parse.urlencode({"q": "Sư đoàn 346", "date_from": "2022-05-01", "date_to": "2022-05-31"})
+        with urllib.request.urlopen(f"{app.url}api/search?{query}", timeout=120) as resp:
+            dated = json.load(resp)
+        assert dated["hits"] and {h["article_id"] for h in dated["hits"]} == {SEED_ID}
+    finally:
+        app.stop()

@@ -74,6 +74,7 @@ def test_hybrid_search_ranks_the_same_on_both_backends(pair, fake_embedder, ques
     (SearchFilters(date_from="2022-05-01", date_to="2022-05-31"), True),  # the seed article alone
     (SearchFilters(date_to="2021-12-31"), False),  # undated articles never pass a date bound
     (SearchFilters(sources=('Nguồn "lạ" \\ ]',)), False),  # quotes and brackets stay inside the literal
+    (SearchFilters(sources=("bao\x01moi",)), False),  # a control character: no match, not a parse error
 ])
 def test_filters_run_inside_both_searches(pair, fake_embedder, filters, matches):
     local, remote = (Retriever(qa.index(), fake_embedder) for qa in pair)
@@ -171,3 +172,50 @@ def test_where_expressions_escape_their_values(pair, fake_embedder):
     _, remote = pair
     assert not Retriever(remote.index(), fake_embedder).search(
         SearchRequest("Sư đoàn 346", filters=SearchFilters(sources=(injected,))))
+
+
+def test_an_index_never_touches_the_collections_of_another_index_on_the_same_server(tmp_path, fake_embedder):
+    shared = str(tmp_path / "shared-milvus.db")  # one milvus-lite store, like one server for two indexes
+    first = fast_settings(tmp_path / "a").with_(corpus_dir=CORPUS, backend="milvus", milvus_uri=shared)
+    NewsQA(first, embedder=fake_embedder).build()
+    live = NewsQA(first, embedder=fake_embedder).index().manifest.collection
+    second = fast_settings(tmp_path / "b").with_(corpus_dir=CORPUS, backend="milvus", milvus_uri=shared)
+    with pytest.raises(IndexStateError) as err:
+        NewsQA(second, embedder=fake_embedder).build()
+    assert err.value.key == "milvus_prefix_taken" and "NEWSQA_MILVUS_PREFIX" in err.value.message("en")
+    other = second.with_(milvus_prefix="staging")
+    for _ in range(3):  # its own old versions are pruned, never the first index's
+        NewsQA(other, embedder=fake_embedder).build()
+    client = milvus.connect(first.milvus_config(), first.index_dir)
+    assert live in client.list_collections() and milvus.alias_target(client, "newsqa") == live
+    assert NewsQA(first, embedder=fake_embedder).ask("Sư đoàn 346 giao nhiệm vụ gì?").citations
+
+
+def test_switching_backend_needs_a_full_update(tmp_path, fake_embedder):
+    from index.updater import update_index
+
+    settings = fast_settings(tmp_path).with_(corpus_dir=CORPUS)
+    NewsQA(settings, embedder=fake_embedder).build()
+    moved = settings.with_(backend="milvus")
+    with pytest.raises(IndexMismatchError) as err:
+        update_index(moved.index_config(), fake_embedder)
+    assert "backend local -> milvus" in str(err.value) and "--full" in str(err.value)
+    report = update_index(moved.index_config(), fake_embedder, full=True)
+    assert report.build.embedded == 0 and NewsQA(moved, embedder=fake_embedder).index().search.kind == "milvus"
+
+
+def test_a_lite_file_held_by_another_process_is_named(tmp_path, fake_embedder):
+    import subprocess
+    import sys
+
+    settings = fast_settings(tmp_path).with_(corpus_dir=CORPUS, backend="milvus")
+    qa = NewsQA(settings, embedder=fake_embedder)
+    qa.build()  # this process now serves the file
+    code = ("from assistant.settings import Settings\nfrom index import milvus\n"
+            "from assistant.errors import IndexStateError\n"
+            f"s = Settings(index_dir={str(settings.index_dir)!r})\n"
+            "try:\n    milvus.connect(s.milvus_config(), s.index_dir)\n"
+            "except IndexStateError as e:\n    print(e.key, e.message('en'))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("milvus_lite_busy") and "NEWSQA_MILVUS_URI" in done.stdout, done.stderr[-1500:]
+    assert "Traceback" not in done.stderr
