@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
+from index import milvus_build
 from index.chunking import SEPARATORS, Chunk, chunk_article, make_splitter
 from index.config import IndexConfig
 from index.corpus import Article, LoadProblem, load_corpus
@@ -21,10 +22,11 @@ from index.dedup import find_groups
 from index.embedcache import EmbeddingCache, text_key
 from index.embedder import Embedder
 from index.errors import IndexStateError, Msg
-from index.layout import LOCK, current_version, new_version_dir, publish
+from index.layout import LOCK, new_version_dir, publish
 from index.lexical import LexicalIndex
 from index.manifest import Manifest, describe_files
 from index.metadata import MetadataDB
+from index.milvus_build import Written
 from index.vectorstore import new_store
 
 log = logging.getLogger(__name__)
@@ -106,8 +108,10 @@ def _build(config, embedder, corpus_dir, index_dir, show_progress, progress) -> 
 
 def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[Article], index_dir: Path,
                         origin: str, show_progress: bool = False, report: Progress | None = None,
-                        problems: list[LoadProblem] | None = None, started: float | None = None) -> BuildReport:
-    """Index `articles` into a new published version of `index_dir` (the caller holds the lock)."""
+                        problems: list[LoadProblem] | None = None, started: float | None = None,
+                        incremental: bool = False) -> BuildReport:
+    """Index `articles` into a new published version of `index_dir` (the caller holds the lock).
+    `incremental`: on Milvus, patch the live collection rather than write a new one."""
     started = started if started is not None else time.perf_counter()
     report = report or (lambda frac, msg: None)
     problems = problems or []
@@ -146,26 +150,32 @@ def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[
     report(0.95, "writing index")
     log.info("stage: writing")
     staged = new_version_dir(index_dir)
-    written: _Written | None = None
+    written: Written | None = None
+    previous = None
     try:
+        if config.backend == "milvus" and incremental:
+            previous = milvus_build.previous_version(config, index_dir, articles)
+        # Chunk ids: 0..n-1 in order, except where a Milvus update keeps unchanged passages' ids.
+        id_lists = milvus_build.assign_ids(per_article, previous)
         db = MetadataDB(staged / MetadataDB.FILENAME)
         try:
-            next_id = 0
-            for article, cs in per_article:
-                ids = range(next_id, next_id + len(cs))
+            for (article, cs), ids in zip(per_article, id_lists):
                 db.add_article(article, zip(ids, cs))
-                next_id += len(cs)
             db.commit()
             # Each part is written and let go before the next is built: at 35k articles the passages,
             # the vectors (FAISS holds its own copy) and the BM25 build together set the build's peak.
             del per_article, chunks
             if config.backend == "milvus":
-                written = _write_milvus(config, index_dir, staged, db, vectors, n_chunks, embedder.dimension)
+                positions = {cid: i for i, cid in enumerate(c for ids in id_lists for c in ids)}
+                written = milvus_build.write(config, index_dir, staged, db, vectors, positions, embedder.dimension,
+                                             previous)
             else:
                 written = _write_local(config, staged, db, vectors, n_chunks, embedder.dimension)
             del vectors
         finally:
             db.close()
+        next_id = max([-1, *(c for ids in id_lists for c in ids), *written.hidden,
+                       (previous.next_id - 1) if previous else -1]) + 1
         files = written.files + [MetadataDB.FILENAME]
         manifest = Manifest(
             model=embedder.name, dimension=embedder.dimension, chunk_size=config.chunk_size,
@@ -175,18 +185,18 @@ def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[
             build_seconds=round(time.perf_counter() - started, 3), corpus_dir=origin,
             exact_duplicates=groups.exact, near_duplicates=groups.near,
             files=describe_files(staged, files), collection=written.collection,
+            milvus_seq=written.seq, milvus_hidden=written.hidden, milvus_next_id=next_id if written.collection else 0,
         )
         manifest.save(staged)
         log.info("stage: publishing")
-        previous = _live_collection(index_dir)
+        live = milvus_build.live_manifest(index_dir)
         final = publish(index_dir, staged)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
-        if written is not None and written.collection:
-            _drop_collection(config, index_dir, written.collection)
+        milvus_build.abandon(config, index_dir, written)
         raise
     if written.collection:
-        _publish_collection(config, index_dir, written.collection, previous)
+        milvus_build.publish(config, index_dir, written, live.collection if live else "")
     report(1.0, "done")
     return BuildReport(
         index_dir=str(index_dir), version=final.name, articles=len(articles), chunks=n_chunks,
@@ -195,74 +205,15 @@ def build_from_articles(config: IndexConfig, embedder: Embedder, articles: list[
     )
 
 
-@dataclass(frozen=True)
-class _Written:
-    kind: str  # the manifest's `store`
-    files: list[str]
-    collection: str = ""
-
-
 def _write_local(config: IndexConfig, staged: Path, db: MetadataDB, vectors: np.ndarray, n_chunks: int,
-                 dimension: int) -> _Written:
+                 dimension: int) -> Written:
     store = new_store("faiss", dimension, n_chunks, config.exact_search_limit)
     if n_chunks:
         store.add(np.arange(n_chunks, dtype=np.int64), vectors)
     files = store.save(staged)
     del store
     lexical = LexicalIndex.build(list(range(n_chunks)), db.embed_texts())  # read back as analysed
-    return _Written("faiss", files + lexical.save(staged))
-
-
-def _write_milvus(config: IndexConfig, index_dir: Path, staged: Path, db: MetadataDB, vectors: np.ndarray,
-                  n_chunks: int, dimension: int) -> _Written:
-    """The passages into a new collection named after the version; the vocabulary stays on disk."""
-    from index import milvus
-
-    client = milvus.connect(config.milvus, index_dir)
-    lexical, weights = LexicalIndex.build_terms(list(range(n_chunks)), db.embed_texts())
-    files = lexical.save(staged)
-    del lexical
-    name = milvus.collection_name(config.milvus.prefix, staged.name.removesuffix(".tmp"))
-    log.info("stage: writing %d passages to Milvus collection %s", n_chunks, name)
-    milvus.Ledger(index_dir).add(name)  # before it exists: a build killed while writing leaves it to prune
-    milvus.write_collection(client, name, dimension, milvus.rows_for(db.chunk_facets(), vectors, weights), n_chunks,
-                            approximate=n_chunks > config.exact_search_limit)
-    return _Written("milvus", files, name)
-
-
-def _live_collection(index_dir: Path) -> str:
-    try:
-        return Manifest.load(current_version(index_dir)).collection
-    except IndexStateError:  # no index yet, or an unreadable one being replaced
-        return ""
-
-
-def _publish_collection(config: IndexConfig, index_dir: Path, collection: str, previous: str) -> None:
-    """After CURRENT names the new version: the alias follows, and collections older than the one it
-    replaces are dropped (a build killed before this point leaves the alias on the previous version)."""
-    from index import milvus
-
-    log.info("stage: alias %s -> %s", config.milvus.prefix, collection)
-    try:
-        client = milvus.connect(config.milvus, index_dir)
-        milvus.publish_alias(client, config.milvus.prefix, collection)
-        milvus.Ledger(index_dir).prune(client, {collection, previous})
-    except Exception as exc:  # noqa: BLE001 - the version is live already (CURRENT); the next build retries
-        log.warning("Version published, but the Milvus alias %s could not be switched to %s: %s",
-                    config.milvus.prefix, collection, exc)
-
-
-def _drop_collection(config: IndexConfig, index_dir: Path, collection: str) -> None:
-    """A build that failed before publishing leaves no collection behind (unless CURRENT already
-    names it: then it is the live index)."""
-    from index import milvus
-
-    if _live_collection(index_dir) == collection:
-        return
-    try:
-        milvus.drop_collection(milvus.connect(config.milvus, index_dir), collection)
-    except IndexStateError as exc:
-        log.warning("Could not drop the unpublished collection %s: %s", collection, exc)
+    return Written("faiss", files + lexical.save(staged))
 
 
 def _embed_cached(embedder: Embedder, cache: EmbeddingCache, texts: list[str], batch_size: int,

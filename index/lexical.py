@@ -71,12 +71,15 @@ class LexicalIndex:
         self.restorer = AccentRestorer(vocab)
 
     @staticmethod
-    def _count(chunk_ids: list[int], texts: Iterable[str]):
+    def _count(chunk_ids: list[int], texts: Iterable[str], seed: Vocabulary | None = None):
         """Each text is analysed, counted and let go (index/bm25build.py): as lists of token strings the
         35k-article corpus (110M tokens with bigrams and folded forms) took ~7 GB before indexing, as
         token-id arrays handed to bm25s ~3 GB."""
         _bm25s()  # quiet its logger
         vocab: dict[str, int] = {"": 0}  # bm25s's empty token, which scores documents without tokens
+        if seed is not None:
+            vocab = seed.as_dict()  # the same columns as before; new tokens are appended
+            vocab.setdefault("", len(vocab))
         docs = (array("i", [vocab.setdefault(t, len(vocab)) for t in analyze_document(x)]) for x in texts)
         counted = count_documents(docs)
         if counted.n_docs != len(chunk_ids):
@@ -96,10 +99,11 @@ class LexicalIndex:
         return cls(bm25, np.asarray(chunk_ids, dtype=np.int64), words)
 
     @classmethod
-    def build_terms(cls, chunk_ids: list[int], texts: Iterable[str]):
+    def build_terms(cls, chunk_ids: list[int], texts: Iterable[str], seed: Vocabulary | None = None):
         """A terms-only index (vocabulary and document frequencies) and every passage's BM25
-        term-frequency weights as a CSR matrix (row = position in `chunk_ids`, column = token)."""
-        counted, indptr, words = cls._count(chunk_ids, texts)
+        term-frequency weights as a CSR matrix (row = position in `chunk_ids`, column = token).
+        `seed`: a vocabulary whose columns are kept (rows written earlier with them stay valid)."""
+        counted, indptr, words = cls._count(chunk_ids, texts, seed)
         weights = lean_bm25_class()().tf_part(counted, indptr)
         index = cls(None, np.asarray(chunk_ids, dtype=np.int64), words)
         index._df_pointers = indptr

@@ -30,6 +30,9 @@ class Manifest:
     near_duplicates: int = 0
     files: dict[str, dict] = field(default_factory=dict)
     collection: str = ""  # the Milvus collection holding this version's passages (store "milvus")
+    milvus_seq: int = 0  # this version's number within its collection (rows with v_from <= seq)
+    milvus_hidden: list[int] = field(default_factory=list)  # rows still in the collection, not in this version
+    milvus_next_id: int = 0  # the next unused chunk id of the collection
     format_version: int = FORMAT_VERSION
 
     def save(self, folder: Path) -> None:

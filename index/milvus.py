@@ -142,6 +142,7 @@ def _schema(dimension: int):
     schema.add_field("article_id", DataType.VARCHAR, max_length=MAX_VARCHAR)
     schema.add_field("source", DataType.VARCHAR, max_length=MAX_VARCHAR)
     schema.add_field("date", DataType.INT32)
+    schema.add_field("v_from", DataType.INT64)  # the index version that wrote the row (index/milvus_build.py)
     schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dimension)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     return schema
@@ -209,7 +210,8 @@ def _warm_up(client, name: str, dimension: int) -> None:
 def _insert(client, name: str, batch: list[dict], bar, total: int) -> None:
     client.insert(name, batch, timeout=TIMEOUT)
     bar.update(len(batch))
-    log.debug("inserted %d/%d passages into %s", bar.n, total, name)
+    bar.done = getattr(bar, "done", 0) + len(batch)  # tqdm stops counting when disabled
+    log.debug("inserted %d/%d passages into %s", bar.done, total, name)
 
 
 def collection_rows(client, name: str) -> int:
@@ -290,16 +292,22 @@ class MilvusSearch:
 
     kind = "milvus"
 
-    def __init__(self, client, collection: str, dimension: int, idf, lexical_docs: int) -> None:
+    def __init__(self, client, collection: str, dimension: int, idf, lexical_docs: int, seq: int = 1,
+                 hidden: Iterable[int] = ()) -> None:
         self.client = client
         self.collection = collection
         self.dimension = dimension
         self._idf = idf  # token -> (sparse dimension, idf) or None
         self._lexical_docs = lexical_docs  # passages the vocabulary's statistics were counted over
+        self._version = version_filter(seq, hidden)  # the rows this version sees
+
+    def _filter(self, where: Where | None) -> str:
+        extra = where_expression(where)
+        return f"{self._version} and ({extra})" if extra else self._version
 
     @classmethod
     def open(cls, config: MilvusConfig, index_dir: Path, collection: str, dimension: int, idf,
-             lexical_docs: int) -> MilvusSearch:
+             lexical_docs: int, seq: int = 1, hidden: Iterable[int] = ()) -> MilvusSearch:
         client = connect(config, index_dir)
         try:
             if not client.has_collection(collection, timeout=TIMEOUT):
@@ -314,7 +322,7 @@ class MilvusSearch:
         if found != dimension:
             raise IndexMismatchError("milvus_dimension_mismatch", collection=collection, found=found,
                                      dimension=dimension)
-        return cls(client, collection, dimension, idf, lexical_docs)
+        return cls(client, collection, dimension, idf, lexical_docs, seq, hidden)
 
     def _call(self, fn, *args, **kwargs):
         try:
@@ -324,7 +332,7 @@ class MilvusSearch:
 
     def dense(self, query_vector: np.ndarray, k: int, where: Where | None = None) -> dict[int, float]:
         found = self._call(self.client.search, self.collection, data=[np.asarray(query_vector, np.float32).tolist()],
-                           anns_field="dense", limit=max(1, k), filter=where_expression(where), output_fields=[],
+                           anns_field="dense", limit=max(1, k), filter=self._filter(where), output_fields=[],
                            search_params={"metric_type": "IP", "params": {"ef": max(SEARCH_EF, k)}})
         return {int(h["id"]): float(h["distance"]) for h in found[0]}
 
@@ -352,7 +360,7 @@ class MilvusSearch:
         top: dict[int, float] = {}
         if weights:
             found = self._call(self.client.search, self.collection, data=[weights], anns_field="sparse",
-                               limit=max(1, k), filter=where_expression(where), output_fields=[],
+                               limit=max(1, k), filter=self._filter(where), output_fields=[],
                                search_params={"metric_type": "IP"})
             top = {int(h["id"]): float(h["distance"]) for h in found[0] if h["distance"] > 0}
 
@@ -368,7 +376,9 @@ class MilvusSearch:
 
     def counts(self) -> tuple[int, int]:
         try:
-            return collection_rows(self.client, self.collection), self._lexical_docs
+            got = self.client.query(self.collection, filter=self._version, output_fields=["count(*)"],
+                                    consistency_level="Strong", timeout=TIMEOUT)
+            return (int(got[0]["count(*)"]) if got else 0), self._lexical_docs
         except Exception as exc:  # noqa: BLE001
             raise IndexStateError("milvus_search_failed", collection=self.collection, error=_short(str(exc))) from None
 
@@ -383,13 +393,64 @@ def _dense_dimension(description: dict) -> int | None:
     return None
 
 
-def rows_for(chunks: Iterator[tuple[int, str, str, str | None]], vectors: np.ndarray, sparse) -> Iterator[dict]:
-    """Collection rows from (chunk id, article id, source, date) in chunk id order, the dense vectors
-    (row = chunk id) and the sparse term-frequency rows (a CSR matrix, row = chunk id)."""
+def rows_for(chunks: Iterable[tuple[int, str, str, str | None]], vectors: np.ndarray, positions: dict[int, int],
+             sparse, sparse_rows: dict[int, int], version: int) -> Iterator[dict]:
+    """Collection rows from (chunk id, article id, source, date): the dense vector at `positions[id]`
+    of `vectors`, the sparse term-frequency row at `sparse_rows[id]` of the CSR matrix `sparse`."""
     for chunk_id, article_id, source, date in chunks:
-        lo, hi = sparse.indptr[chunk_id], sparse.indptr[chunk_id + 1]
+        j = sparse_rows[chunk_id]
+        lo, hi = sparse.indptr[j], sparse.indptr[j + 1]
         yield {
             "id": int(chunk_id), "article_id": article_id[:MAX_VARCHAR], "source": (source or "")[:MAX_VARCHAR],
-            "date": _date_number(date), "dense": vectors[chunk_id].tolist(),
+            "date": _date_number(date), "v_from": int(version), "dense": vectors[positions[chunk_id]].tolist(),
             "sparse": {int(d): float(w) for d, w in zip(sparse.indices[lo:hi], sparse.data[lo:hi]) if w > 0},
         }
+
+
+def version_filter(seq: int, hidden: Iterable[int] = ()) -> str:
+    """The rows version `seq` sees: written by it or before, and not hidden by it."""
+    hidden = sorted(int(i) for i in hidden)
+    return f"v_from <= {int(seq)}" + (f" and id not in [{', '.join(map(str, hidden))}]" if hidden else "")
+
+
+def _batches(ids: list[int], size: int = 1000) -> Iterator[list[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
+
+
+def existing_ids(client, name: str, ids: Iterable[int]) -> list[int]:
+    found: list[int] = []
+    for part in _batches(sorted(int(i) for i in ids)):
+        found += [int(r["id"]) for r in client.get(name, ids=part, output_fields=["id"], timeout=TIMEOUT)]
+    return found
+
+
+def delete_ids(client, name: str, ids: Iterable[int]) -> None:
+    for part in _batches(sorted(int(i) for i in ids)):
+        client.delete(name, ids=part, timeout=TIMEOUT)
+
+
+def patch_collection(client, name: str, seq: int, rows: Iterable[dict], expected: int, hidden: list[int]) -> None:
+    """Rows of version `seq` into the live collection `name`, after deleting those of killed updates
+    (v_from >= seq: no published version sees them); checks that version `seq` sees `expected` rows."""
+    from tqdm import tqdm
+
+    try:
+        client.delete(name, filter=f"v_from >= {int(seq)}", timeout=TIMEOUT)
+        batch: list[dict] = []
+        with tqdm(total=None, unit="passage", desc="milvus", disable=True) as bar:
+            for row in rows:
+                batch.append(row)
+                if len(batch) >= INSERT_BATCH:
+                    _insert(client, name, batch, bar, expected)
+                    batch = []
+            if batch:
+                _insert(client, name, batch, bar, expected)
+        client.flush(name, timeout=INDEX_TIMEOUT)
+        got = client.query(name, filter=version_filter(seq, hidden), output_fields=["count(*)"],
+                           consistency_level="Strong", timeout=TIMEOUT)
+        seen = int(got[0]["count(*)"]) if got else 0
+    except Exception as exc:  # noqa: BLE001 - any server error: one message; the live version is untouched
+        raise IndexStateError("milvus_write_failed", collection=name, error=_short(str(exc))) from None
+    if seen != expected:
+        raise IndexStateError("milvus_count_mismatch", collection=name, found=seen, expected=expected)

@@ -110,5 +110,5 @@ def update_index(config: IndexConfig, embedder: Embedder, corpus_dir: Path | Non
             log.info("Index %s is up to date", index_dir)
             return out
         out.build = build_from_articles(config, embedder, loaded.articles, index_dir, str(corpus_dir),
-                                        show_progress, report, loaded.problems, started)
+                                        show_progress, report, loaded.problems, started, incremental=not out.full)
         return out

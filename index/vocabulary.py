@@ -76,6 +76,10 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self._trie)
 
+    def as_dict(self) -> dict[str, int]:
+        """token -> column for every token (a build that must keep these columns starts from it)."""
+        return {token: int(self._columns[key]) for token, key in self._trie.items()}
+
     def __contains__(self, token: str) -> bool:
         return token in self._trie
 
@@ -107,6 +111,9 @@ def _accent_table(vocab: dict[str, int], df: np.ndarray, fold_prefix: str) -> di
 
     found: dict[str, list[str]] = {}
     for token in vocab:
-        if token and "_" not in token and not token.startswith(fold_prefix):
+        # A token kept from an earlier version of the vocabulary (count 0) is no longer in the corpus.
+        if token and "_" not in token and not token.startswith(fold_prefix) and count(token) > 0:
             found.setdefault(fold_diacritics(token), []).append(token)
-    return {k: sorted(v, key=lambda t: -count(t))[:MAX_VARIANTS] for k, v in found.items()}
+    # Ties broken by the token itself, not by first appearance: every build of the same corpus (a fresh
+    # one or one that kept an earlier vocabulary's columns) restores a question the same way.
+    return {k: sorted(v, key=lambda t: (-count(t), t))[:MAX_VARIANTS] for k, v in found.items()}

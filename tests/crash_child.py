@@ -1,6 +1,6 @@
 """Runs `newsqa index update --full` and kills itself with SIGKILL (kill -9: no cleanup, no
 finally blocks) when the builder (or the Milvus writer) logs a message containing argv[1] for the
-argv[2]-th time."""
+argv[2]-th time; with argv[3] == "partial" the update is not --full."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ class KillAt(logging.Handler):
 
 if __name__ == "__main__":
     kill = KillAt(sys.argv[1], int(sys.argv[2]))
-    for name in ("index.builder", "index.milvus"):
+    for name in ("index.builder", "index.milvus", "index.milvus_build"):
         logging.getLogger(name).setLevel(logging.DEBUG)
         logging.getLogger(name).addHandler(kill)
-    sys.exit(main(["index", "update", "--full", "-q"]))
+    partial = len(sys.argv) > 3 and sys.argv[3] == "partial"  # `index update` without --full
+    sys.exit(main(["index", "update", "-q"] if partial else ["index", "update", "--full", "-q"]))

@@ -47,8 +47,11 @@ def test_index_config_carries_the_settings_it_names(tmp_path):
     from assistant.settings import DEFAULT_MODEL, Settings
     from index.config import DEFAULT_MODEL as INDEX_DEFAULT_MODEL
 
-    settings = Settings(index_dir=tmp_path / "idx", corpus_dir=tmp_path / "corpus", chunk_size=321, batch_size=7)
+    settings = Settings(index_dir=tmp_path / "idx", corpus_dir=tmp_path / "corpus", chunk_size=321, batch_size=7,
+                        backend="milvus", milvus_uri="http://h:1", milvus_prefix="p2", ray="auto", ray_actors=3)
     config = settings.index_config()
-    assert {f.name: getattr(config, f.name) for f in fields(config)} == {
-        f.name: getattr(settings, f.name) for f in fields(config)}
+    # The Milvus connection travels as one record built from the three NEWSQA_MILVUS_* settings.
+    assert config.milvus == settings.milvus_config() and config.milvus.prefix == "p2"
+    named = [f.name for f in fields(config) if f.name != "milvus"]
+    assert {n: getattr(config, n) for n in named} == {n: getattr(settings, n) for n in named}
     assert DEFAULT_MODEL is INDEX_DEFAULT_MODEL and config.model == DEFAULT_MODEL

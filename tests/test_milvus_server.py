@@ -6,6 +6,7 @@ the app answering."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from assistant.service import NewsQA
 from index import milvus
 from index.layout import current_version
 from index.reader import check_index
-from tests.conftest import GUIDING_EN, GUIDING_VI, SEED_ID, TASK_FRAGMENTS
+from tests.conftest import CORPUS, GUIDING_EN, GUIDING_VI, SEED_ID, TASK_FRAGMENTS
 from tests.helpers import child_env, free_port, run_cli
 
 
@@ -50,12 +51,13 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def remote(tmp_path, qa, server):
-    """Settings of an index built into the server by the CLI (`newsqa index build`), sharing the test
-    session's embedding cache so that only the writing runs again."""
+    """Settings of an index of a copy of the bundled corpus built into the server by the CLI (`newsqa
+    index build`), sharing the test session's embedding cache so that only the writing runs again."""
     index_dir = tmp_path / "idx"
     index_dir.mkdir()
     (index_dir / "cache").symlink_to(qa.settings.index_dir / "cache", target_is_directory=True)
-    settings = qa.settings.with_(index_dir=index_dir, backend="milvus", milvus_uri=server,
+    shutil.copytree(CORPUS, tmp_path / "corpus")
+    settings = qa.settings.with_(index_dir=index_dir, corpus_dir=tmp_path / "corpus", backend="milvus", milvus_uri=server,
                                  milvus_prefix=f"t{os.getpid()}_{tmp_path.name[-12:].replace('-', '_')}")
     done = run_cli(settings, "index", "build", "-q", env=_env(settings))
     assert done.returncode == 0, done.stderr[-2000:]
@@ -83,8 +85,7 @@ def test_the_service_answers_from_the_server(remote, embedder):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage,nth", [("stage: writing", 1), ("inserted", 1), ("stage: publishing", 1),
-                                       ("stage: alias", 1)])
+@pytest.mark.parametrize("stage,nth", [("inserted", 1), ("stage: alias", 1)])
 def test_kill_9_during_a_milvus_build_leaves_the_alias_on_the_previous_version(remote, embedder, stage, nth):
     client = milvus.connect(remote.milvus_config(), remote.index_dir)
     before_alias = milvus.alias_target(client, remote.milvus_prefix)
@@ -104,6 +105,40 @@ def test_kill_9_during_a_milvus_build_leaves_the_alias_on_the_previous_version(r
     assert milvus.alias_target(client, remote.milvus_prefix) == live
     ours = [n for n in client.list_collections() if n.startswith(remote.milvus_prefix + "_")]
     assert live in ours and len(ours) == 2
+
+
+NEW_ARTICLE = (
+    "---\ntitle: Hợp tác xã Hoa Sen khánh thành nhà máy sấy vải thiều\ndate: 2024-06-20\nsource: Báo Thử\n---\n\n"
+    "Hợp tác xã Hoa Sen ở huyện Lục Ngạn vừa khánh thành nhà máy sấy vải thiều công suất 40 tấn mỗi ngày. "
+    "Giám đốc hợp tác xã, bà Trần Thị Mận, cho biết nhà máy giúp nông dân không phải bán vải tươi giá rẻ.\n"
+)
+NEW_QUESTION = "Nhà máy sấy vải thiều của hợp tác xã Hoa Sen công suất bao nhiêu?"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["inserted", "stage: publishing"])
+def test_kill_9_during_an_update_of_the_live_collection_leaves_it_answering(remote, embedder, stage):
+    """`index update` patches the live collection in place (new rows under the next version number):
+    killed at any point, the live version sees exactly its own rows; the next update finishes."""
+    before = current_version(remote.index_dir).name
+    collection = NewsQA(remote, embedder=embedder).index().manifest.collection
+    (remote.corpus_dir / "new.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "tests.crash_child", stage, "1", "partial"],
+                          env=_env(remote, NEWSQA_CORPUS_DIR=str(remote.corpus_dir)),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == -9, done.stderr[-2000:]
+    assert current_version(remote.index_dir).name == before
+    assert check_index(remote.index_dir, remote.milvus_config()).ok
+    qa = NewsQA(remote, embedder=embedder)
+    assert not qa.ask(NEW_QUESTION).found and qa.ask(GUIDING_VI).found
+    run_cli(remote, "index", "update", "-q", env=_env(remote, NEWSQA_CORPUS_DIR=str(remote.corpus_dir)))
+    live = NewsQA(remote, embedder=embedder)
+    assert live.index().manifest.collection == collection and live.index().manifest.milvus_seq == 2
+    assert check_index(remote.index_dir, remote.milvus_config()).ok
+    ans = live.ask(NEW_QUESTION)
+    assert ans.found and ans.citations[0].article_id == "new" and "40 tấn" in ans.answer
+    client = milvus.connect(remote.milvus_config(), remote.index_dir)
+    assert milvus.collection_rows(client, collection) == live.index().manifest.chunks  # the killed rows are gone
 
 
 def test_the_app_serves_the_milvus_index_over_http(remote, tmp_path):

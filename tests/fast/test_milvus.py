@@ -219,3 +219,99 @@ def test_a_lite_file_held_by_another_process_is_named(tmp_path, fake_embedder):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.startswith("milvus_lite_busy") and "NEWSQA_MILVUS_URI" in done.stdout, done.stderr[-1500:]
     assert "Traceback" not in done.stderr
+
+
+NEW_ARTICLE = ("---\ntitle: Nhà máy điện gió Bạc Liêu vận hành tua bin mới\ndate: 2024-07-01\nsource: Báo Thử\n---\n\n"
+               "Nhà máy điện gió Bạc Liêu vừa vận hành thêm mười hai tua bin, nâng công suất lên 141 megawatt. "
+               "Giám đốc nhà máy cho biết sản lượng điện đủ cho hai trăm nghìn hộ dân.\n")
+
+
+def _visible_rows(qa: NewsQA) -> tuple[int, int]:
+    """(rows the live version sees, rows physically in its collection)."""
+    idx = qa.index()
+    client = milvus.connect(qa.settings.milvus_config(), qa.settings.index_dir)
+    return idx.search.counts()[0], milvus.collection_rows(client, idx.manifest.collection)
+
+
+def _bm25_by_passage(qa: NewsQA, question: str) -> dict[tuple[str, str], float]:
+    idx = qa.index()
+    top = idx.search.lexical(analyze_query(question), 500).top
+    chunks = idx.db.chunks(top)
+    return {(chunks[c].article_id, chunks[c].text): score for c, score in top.items()}
+
+
+def test_an_update_patches_the_live_collection_and_ranks_like_a_full_build(fresh, fake_embedder):
+    from index.updater import update_index
+
+    settings = fresh.with_(backend="milvus")
+    qa = NewsQA(settings, embedder=fake_embedder)
+    qa.build()
+    first = qa.index().manifest
+    assert first.milvus_seq == 1 and _visible_rows(qa) == (first.chunks, first.chunks)
+    corpus = settings.corpus_dir
+    (corpus / "dien-gio.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    edited = corpus / "truong-hoa-binh.md"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\nNhà trường khánh thành thư viện mới.\n", encoding="utf-8")
+    (corpus / "lu-lut-mien-trung.md").unlink()
+    report = update_index(settings.index_config(), fake_embedder)
+    assert report.added == ["dien-gio"] and report.changed == ["truong-hoa-binh"] and report.removed
+    second = qa.index().manifest
+    # The same collection, one version further; the edited and removed passages hidden, not yet deleted.
+    assert second.collection == first.collection and second.milvus_seq == 2 and second.milvus_hidden
+    visible, stored = _visible_rows(qa)
+    assert visible == second.chunks and stored == visible + len(second.milvus_hidden)
+    ans = qa.ask("Nhà máy điện gió Bạc Liêu vận hành bao nhiêu tua bin?")
+    assert ans.citations and ans.citations[0].article_id == "dien-gio"
+    assert "lu-lut-mien-trung" not in {h.article_id for h in qa.search("mưa lớn gây lũ ở miền Trung", k=10)}
+    # Against a full build of the same corpus (ids differ: passages compared by article and text): the
+    # dense side is identical; BM25 matches the same passages with the same IDF, and only the unchanged
+    # rows' term-frequency part keeps the old average passage length (this 7-article corpus lost a
+    # long article: the average moved by far more than an update moves it in a real archive).
+    full = NewsQA(settings.with_(index_dir=settings.index_dir.parent / "full"), embedder=fake_embedder)
+    full.build()
+    drift = []
+    for question in QUESTIONS + ["điện gió Bạc Liêu", "thư viện mới của trường"]:
+        # k above the corpus's passages: every passage, ties (the fake's floor) in any order.
+        a = sorted((-h.score, h.article_id, h.text) for h in qa.search(question, k=50, mode="dense"))
+        b = sorted((-h.score, h.article_id, h.text) for h in full.search(question, k=50, mode="dense"))
+        assert a == b, question
+        a, b = _bm25_by_passage(qa, question), _bm25_by_passage(full, question)
+        assert set(a) == set(b), question
+        drift += [abs(a[key] - b[key]) / b[key] for key in b]
+    assert 0 < max(drift) < 0.15
+    # The next update deletes the rows hidden since the one before.
+    (corpus / "dien-gio.md").unlink()
+    update_index(settings.index_config(), fake_embedder)
+    third = qa.index().manifest
+    assert third.milvus_seq == 3 and third.collection == first.collection
+    visible, stored = _visible_rows(qa)
+    assert visible == third.chunks and stored == visible + len(set(third.milvus_hidden) - set(second.milvus_hidden))
+
+
+def test_a_failed_update_leaves_the_live_version_as_it_was(fresh, fake_embedder, monkeypatch):
+    from index.updater import update_index
+
+    settings = fresh.with_(backend="milvus")
+    qa = NewsQA(settings, embedder=fake_embedder)
+    qa.build()
+    before = [(h.chunk_id, h.score) for h in qa.search("Hợp tác xã Hoa Sen", k=5)]
+    (settings.corpus_dir / "dien-gio.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    real_flush = milvus.patch_collection
+
+    def insert_then_fail(client, name, seq, rows, expected, hidden):
+        for row in rows:
+            client.insert(name, [row])
+        client.flush(name)
+        raise KeyboardInterrupt  # killed after its rows reached the collection
+
+    monkeypatch.setattr(milvus, "patch_collection", insert_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        update_index(settings.index_config(), fake_embedder)
+    monkeypatch.setattr(milvus, "patch_collection", real_flush)
+    reopened = NewsQA(settings, embedder=fake_embedder)
+    assert [(h.chunk_id, h.score) for h in reopened.search("Hợp tác xã Hoa Sen", k=5)] == before
+    assert not any(h.article_id == "dien-gio" for h in reopened.search("điện gió Bạc Liêu", k=10))
+    update_index(settings.index_config(), fake_embedder)
+    visible, stored = _visible_rows(reopened)
+    assert visible == reopened.index().manifest.chunks == stored  # the killed update's rows are gone
+    assert reopened.search("điện gió Bạc Liêu", k=1)[0].article_id == "dien-gio"
