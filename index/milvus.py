@@ -140,7 +140,8 @@ def _schema(dimension: int):
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("article_id", DataType.VARCHAR, max_length=MAX_VARCHAR)
-    schema.add_field("source", DataType.VARCHAR, max_length=MAX_VARCHAR)
+    # Partition key: a source filter searches only that source's partitions on a real server.
+    schema.add_field("source", DataType.VARCHAR, max_length=MAX_VARCHAR, is_partition_key=True)
     schema.add_field("date", DataType.INT32)
     schema.add_field("v_from", DataType.INT64)  # the index version that wrote the row (index/milvus_build.py)
     schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dimension)
