@@ -116,7 +116,7 @@ NEW_QUESTION = "Nhà máy sấy vải thiều của hợp tác xã Hoa Sen công
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["inserted", "stage: publishing"])
+@pytest.mark.parametrize("stage", ["inserted"])
 def test_kill_9_during_an_update_of_the_live_collection_leaves_it_answering(remote, embedder, stage):
     """`index update` patches the live collection in place (new rows under the next version number):
     killed at any point, the live version sees exactly its own rows; the next update finishes."""
