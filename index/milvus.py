@@ -304,6 +304,8 @@ class MilvusSearch:
 
     def _filter(self, where: Where | None) -> str:
         extra = where_expression(where)
+        if not self._version:
+            return extra
         return f"{self._version} and ({extra})" if extra else self._version
 
     @classmethod
@@ -409,7 +411,10 @@ def rows_for(chunks: Iterable[tuple[int, str, str, str | None]], vectors: np.nda
 
 
 def version_filter(seq: int, hidden: Iterable[int] = ()) -> str:
-    """The rows version `seq` sees: written by it or before, and not hidden by it."""
+    """The rows version `seq` sees: written by it or before, and not hidden by it. Seq 0: a collection
+    written before versions had numbers (no v_from field): all its rows."""
+    if seq < 1:
+        return ""
     hidden = sorted(int(i) for i in hidden)
     return f"v_from <= {int(seq)}" + (f" and id not in [{', '.join(map(str, hidden))}]" if hidden else "")
 
@@ -437,7 +442,11 @@ def patch_collection(client, name: str, seq: int, rows: Iterable[dict], expected
     from tqdm import tqdm
 
     try:
-        client.delete(name, filter=f"v_from >= {int(seq)}", timeout=TIMEOUT)
+        # Found with strong consistency, then deleted by id: a bounded-staleness read right after a
+        # killed update could miss its rows and leave two rows under one id.
+        leftover = client.query(name, filter=f"v_from >= {int(seq)}", output_fields=["id"],
+                                consistency_level="Strong", timeout=TIMEOUT)
+        delete_ids(client, name, [int(r["id"]) for r in leftover])
         batch: list[dict] = []
         with tqdm(total=None, unit="passage", desc="milvus", disable=True) as bar:
             for row in rows:

@@ -14,11 +14,13 @@ before it are deleted after publishing.
 IDF stays exact: it is the query side's weight, taken from the new version's vocabulary. The passages'
 term-frequency weights are frozen with the average passage length of the build that wrote them; an
 update does not re-weight unchanged rows, `--full` does (the drift is measured in docs/scaling.md).
-An update touching more than a fifth of the passages writes a new collection instead."""
+An update touching more than a fifth of the passages (and more than PATCH_MIN), or one that would
+leave more than MAX_HIDDEN hidden ids, writes a new collection instead."""
 
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +36,10 @@ from index.metadata import MetadataDB
 
 log = logging.getLogger(__name__)
 
-PATCH_SHARE = 0.2  # above this share of new + hidden passages an update rewrites the collection
-PATCH_MIN = 10_000  # ... but any update this small is a patch
+PATCH_SHARE = 0.2  # above this share of new + removed passages an update rewrites the collection
+PATCH_MIN = 2_000  # ... but an update this small is a patch
+# Hidden ids travel in every search's filter (`id not in [...]`): past this many, a new collection.
+MAX_HIDDEN = 2_000
 
 
 @dataclass
@@ -75,6 +79,7 @@ def previous_version(config: IndexConfig, index_dir: Path, articles) -> Previous
     client = milvus.connect(config.milvus, index_dir)
     if not client.has_collection(manifest.collection, timeout=milvus.TIMEOUT):
         return None
+    _drop_orphan_versions(index_dir, manifest)
     db = MetadataDB(current_version(index_dir) / MetadataDB.FILENAME, readonly=True)
     try:
         old = {a.id: a for a in db.all_articles()}
@@ -93,6 +98,23 @@ def previous_version(config: IndexConfig, index_dir: Path, articles) -> Previous
             ids[a.id] = chunks.get(a.id, [])
     highest = max([*all_ids, *manifest.milvus_hidden, manifest.milvus_next_id - 1, -1])
     return Previous(manifest.collection, manifest.milvus_seq, list(manifest.milvus_hidden), ids, all_ids, highest + 1)
+
+
+def _drop_orphan_versions(index_dir: Path, live: Manifest) -> None:
+    """Version folders of the live collection numbered above the live version (a build killed after
+    renaming its folder, before CURRENT; a hand rollback): their rows are about to be replaced, so
+    they must not stay behind as the kept previous version."""
+    here = current_version(index_dir)
+    for folder in here.parent.iterdir():
+        if folder == here or not folder.is_dir() or folder.name.endswith(".tmp"):
+            continue
+        try:
+            other = Manifest.load(folder)
+        except IndexStateError:
+            continue
+        if other.collection == live.collection and other.milvus_seq > live.milvus_seq:
+            log.warning("Removing version %s: its rows in %s are replaced by this update", folder.name, live.collection)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def assign_ids(per_article, previous: Previous | None) -> list[list[int]]:
@@ -115,20 +137,27 @@ def write(config: IndexConfig, index_dir: Path, staged: Path, db: MetadataDB, ve
     enough); the vocabulary and document frequencies stay on disk in `staged`."""
     client = milvus.connect(config.milvus, index_dir)
     chunk_ids = [cid for cid, *_ in db.chunk_facets()]
+    sparse_rows = {cid: i for i, cid in enumerate(chunk_ids)}
+    patch = None
+    if previous is not None:
+        fresh = [cid for cid in chunk_ids if cid not in previous.all_ids]
+        removed = previous.all_ids - set(chunk_ids)
+        # Rows hidden by the live version that still exist stay hidden; deleted ones need no mention.
+        still = milvus.existing_ids(client, previous.collection, previous.hidden)
+        hidden = sorted(removed | set(still))
+        small = len(fresh) + len(removed) <= max(PATCH_MIN, PATCH_SHARE * len(chunk_ids))
+        if small and len(hidden) <= MAX_HIDDEN:
+            patch = (fresh, hidden, still)
+        else:
+            log.info("update adds %d and hides %d of %d passages: writing a new collection", len(fresh),
+                     len(hidden), len(chunk_ids))
     # A patched collection's unchanged rows name tokens by the live vocabulary's columns: they are kept.
-    seed = LexicalIndex.load(current_version(index_dir)).vocab if previous is not None else None
+    seed = LexicalIndex.load(current_version(index_dir)).vocab if patch else None
     lexical, weights = LexicalIndex.build_terms(chunk_ids, db.embed_texts(), seed)
     files = lexical.save(staged)
     del lexical
-    sparse_rows = {cid: i for i, cid in enumerate(chunk_ids)}
-    current = set(chunk_ids)
-    if previous is not None:
-        fresh = [cid for cid in chunk_ids if cid not in previous.all_ids]
-        removed = previous.all_ids - current
-        if len(fresh) + len(removed) <= max(PATCH_MIN, PATCH_SHARE * len(chunk_ids)):
-            return _patch(client, previous, db, vectors, positions, weights, sparse_rows, fresh, removed, files)
-        log.info("update touches %d of %d passages: writing a new collection", len(fresh) + len(removed),
-                 len(chunk_ids))
+    if patch:
+        return _patch(client, previous, db, vectors, positions, weights, sparse_rows, *patch, files)
     name = milvus.collection_name(config.milvus.prefix, staged.name.removesuffix(".tmp"))
     log.info("stage: writing %d passages to Milvus collection %s", len(chunk_ids), name)
     milvus.Ledger(index_dir).add(name)  # before it exists: a build killed while writing leaves it to prune
@@ -139,12 +168,9 @@ def write(config: IndexConfig, index_dir: Path, staged: Path, db: MetadataDB, ve
 
 
 def _patch(client, previous: Previous, db: MetadataDB, vectors, positions, weights, sparse_rows, fresh: list[int],
-           removed: set[int], files: list[str]) -> Written:
+           hidden: list[int], still: list[int], files: list[str]) -> Written:
     seq = previous.seq + 1
     name = previous.collection
-    # Rows hidden by the live version that still exist stay hidden; deleted ones need no mention.
-    still = milvus.existing_ids(client, name, previous.hidden)
-    hidden = sorted(removed | set(still))
     log.info("stage: patching Milvus collection %s: %d passages in, %d hidden (version %d)", name, len(fresh),
              len(hidden), seq)
     fresh_set = set(fresh)

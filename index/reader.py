@@ -61,7 +61,7 @@ def _open_search(manifest: Manifest, folder: Path, index_dir: Path, lexical: Lex
         from index.milvus import MilvusSearch
 
         return MilvusSearch.open(milvus or MilvusConfig(), index_dir, manifest.collection, manifest.dimension,
-                                 lexical.term_weight, len(lexical), manifest.milvus_seq or 1, manifest.milvus_hidden)
+                                 lexical.term_weight, len(lexical), manifest.milvus_seq, manifest.milvus_hidden)
     return LocalSearch(load_store(manifest.store, folder, manifest.dimension), lexical, db)
 
 

@@ -296,7 +296,7 @@ def test_a_failed_update_leaves_the_live_version_as_it_was(fresh, fake_embedder,
     qa.build()
     before = [(h.chunk_id, h.score) for h in qa.search("Hợp tác xã Hoa Sen", k=5)]
     (settings.corpus_dir / "dien-gio.md").write_text(NEW_ARTICLE, encoding="utf-8")
-    real_flush = milvus.patch_collection
+    real_patch = milvus.patch_collection
 
     def insert_then_fail(client, name, seq, rows, expected, hidden):
         for row in rows:
@@ -307,7 +307,7 @@ def test_a_failed_update_leaves_the_live_version_as_it_was(fresh, fake_embedder,
     monkeypatch.setattr(milvus, "patch_collection", insert_then_fail)
     with pytest.raises(KeyboardInterrupt):
         update_index(settings.index_config(), fake_embedder)
-    monkeypatch.setattr(milvus, "patch_collection", real_flush)
+    monkeypatch.setattr(milvus, "patch_collection", real_patch)
     reopened = NewsQA(settings, embedder=fake_embedder)
     assert [(h.chunk_id, h.score) for h in reopened.search("Hợp tác xã Hoa Sen", k=5)] == before
     assert not any(h.article_id == "dien-gio" for h in reopened.search("điện gió Bạc Liêu", k=10))
@@ -315,3 +315,36 @@ def test_a_failed_update_leaves_the_live_version_as_it_was(fresh, fake_embedder,
     visible, stored = _visible_rows(reopened)
     assert visible == reopened.index().manifest.chunks == stored  # the killed update's rows are gone
     assert reopened.search("điện gió Bạc Liêu", k=1)[0].article_id == "dien-gio"
+
+
+def test_an_update_hiding_too_many_passages_writes_a_new_collection(fresh, fake_embedder, monkeypatch):
+    from index import milvus_build
+    from index.updater import update_index
+
+    settings = fresh.with_(backend="milvus")
+    qa = NewsQA(settings, embedder=fake_embedder)
+    qa.build()
+    first = qa.index().manifest.collection
+    (settings.corpus_dir / "lu-lut-mien-trung.md").unlink()
+    monkeypatch.setattr(milvus_build, "MAX_HIDDEN", 0)
+    update_index(settings.index_config(), fake_embedder)
+    live = qa.index().manifest
+    assert live.collection != first and live.milvus_seq == 1 and not live.milvus_hidden
+    assert _visible_rows(qa) == (live.chunks, live.chunks)
+    assert "lu-lut-mien-trung" not in {h.article_id for h in qa.search("mưa lớn gây lũ ở miền Trung", k=10)}
+    client = milvus.connect(settings.milvus_config(), settings.index_dir)
+    assert milvus.alias_target(client, settings.milvus_prefix) == live.collection
+
+
+def test_a_collection_without_version_numbers_is_read_whole(pair, fake_embedder):
+    """Manifests written before versions had numbers (milvus_seq 0) search without a version filter."""
+    from index.milvus import MilvusSearch
+
+    _, remote = pair
+    idx = remote.index()
+    old = MilvusSearch(idx.search.client, idx.manifest.collection, idx.manifest.dimension, idx.lexical.term_weight,
+                       len(idx.lexical), seq=0)
+    qv = fake_embedder.encode_queries(["Sư đoàn 346"])[0]
+    assert old.dense(qv, 5) == idx.search.dense(qv, 5)
+    assert old.lexical(analyze_query("Sư đoàn 346"), 5).top == idx.search.lexical(analyze_query("Sư đoàn 346"), 5).top
+    assert old.counts() == idx.search.counts()
