@@ -8,7 +8,7 @@ those of new and edited articles are inserted with `v_from = seq + 1` under fres
 removed and edited articles stay in the collection but are listed in the new version's `hidden` ids.
 Each version searches `v_from <= seq and id not in hidden`, so a reader of the previous version
 still sees exactly its passages while the update runs, and a killed update leaves only rows no
-published version sees (deleted by the next build). Rows hidden from both the new version and the one
+published version sees (deleted by the next update that patches the collection). Rows hidden from both the new version and the one
 before it are deleted after publishing.
 
 IDF stays exact: it is the query side's weight, taken from the new version's vocabulary. The passages'
@@ -198,7 +198,7 @@ def publish(config: IndexConfig, index_dir: Path, written: Written, previous_col
 
 def abandon(config: IndexConfig, index_dir: Path, written: Written | None) -> None:
     """A build that failed before publishing: a new collection is dropped (unless CURRENT already
-    names it); a patched one keeps rows no version sees, which the next build deletes."""
+    names it); a patched one keeps rows no version sees, which the next patching update deletes."""
     if written is None or not written.collection or written.seq > 1:
         return
     live = live_manifest(index_dir)
