@@ -61,8 +61,19 @@ class Article:
     def content_hash(self) -> str:
         return hashlib.sha256(normalize_text(self.title + "\n" + self.text).encode()).hexdigest()
 
+    @property
+    def signature(self) -> str:
+        """What an update compares: the text and every stored fact a result shows or a filter reads
+        (an edit of the date or the source alone must reach the index too)."""
+        return article_signature(self.content_hash, self.date, self.url, self.source, self.author,
+                                 self.language, self.summary)
+
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def article_signature(content_hash: str, *facts: str | None) -> str:
+    return hashlib.sha256(json.dumps([content_hash, *[f or "" for f in facts]], ensure_ascii=False).encode()).hexdigest()
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.chunking import Chunk, embed_text_for
-from index.corpus import Article
+from index.corpus import Article, article_signature
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -100,6 +100,11 @@ class MetadataDB:
 
     def content_hashes(self) -> dict[str, str]:
         return {r[0]: r[1] for r in self.conn.execute("SELECT id, content_hash FROM articles")}
+
+    def signatures(self) -> dict[str, str]:
+        """Article id -> `Article.signature` of the article as indexed."""
+        rows = self.conn.execute("SELECT id, content_hash, date, url, source, author, language, summary FROM articles")
+        return {r[0]: article_signature(*r[1:]) for r in rows}
 
     def sources(self) -> list[str]:
         rows = self.conn.execute("SELECT DISTINCT source FROM articles WHERE source <> '' ORDER BY source").fetchall()

@@ -73,7 +73,7 @@ def _indexed_hashes(index_dir: Path) -> dict[str, str] | None:
     except IndexMissingError:
         return None
     try:
-        return db.content_hashes()
+        return db.signatures()
     finally:
         db.close()
 
@@ -99,7 +99,7 @@ def update_index(config: IndexConfig, embedder: Embedder, corpus_dir: Path | Non
             if change:
                 raise IndexMismatchError("index_settings_changed", index_dir=index_dir, change=change)
         old = old or {}
-        new = {a.id: a.content_hash for a in loaded.articles}
+        new = {a.id: a.signature for a in loaded.articles}
         out = UpdateReport(
             index_dir=str(index_dir), full=full or not old,
             added=sorted(set(new) - set(old)), removed=sorted(set(old) - set(new)),

@@ -348,3 +348,27 @@ def test_a_collection_without_version_numbers_is_read_whole(pair, fake_embedder)
     assert old.dense(qv, 5) == idx.search.dense(qv, 5)
     assert old.lexical(analyze_query("Sư đoàn 346"), 5).top == idx.search.lexical(analyze_query("Sư đoàn 346"), 5).top
     assert old.counts() == idx.search.counts()
+
+
+@pytest.mark.parametrize("backend", ["local", "milvus"])
+def test_a_date_or_source_edit_alone_reaches_the_index(fresh, fake_embedder, backend):
+    """The text unchanged, only the front matter edited: the update republishes the article, and the
+    filters (which read the date and the source) see the new values."""
+    from index.updater import update_index
+
+    settings = fresh.with_(backend=backend)
+    qa = NewsQA(settings, embedder=fake_embedder)
+    qa.build()
+    path = settings.corpus_dir / "lu-lut-mien-trung.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("date: 2023-10-02", "date: 2021-03-04")
+                    .replace("source: Báo Miền Trung", "source: Báo Thử Nghiệm"), encoding="utf-8")
+    report = update_index(settings.index_config(), fake_embedder)
+    assert report.changed == ["lu-lut-mien-trung"] and not report.added and not report.removed
+    new_range = SearchFilters(date_from="2021-03-01", date_to="2021-03-31")
+    hits = qa.search("mưa lớn gây lũ ở miền Trung", k=5, filters=new_range)
+    assert [h.article_id for h in hits][:1] == ["lu-lut-mien-trung"] and hits[0].date == "2021-03-04"
+    assert not qa.search("mưa lớn gây lũ ở miền Trung", k=5, filters=SearchFilters(date_from="2023-10-01",
+                                                                                      date_to="2023-10-31"))
+    by_source = qa.search("mưa lớn", k=5, filters=SearchFilters(sources=("Báo Thử Nghiệm",)))
+    assert {h.article_id for h in by_source} == {"lu-lut-mien-trung"}
+    assert update_index(settings.index_config(), fake_embedder).up_to_date
