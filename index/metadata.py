@@ -101,6 +101,10 @@ class MetadataDB:
     def content_hashes(self) -> dict[str, str]:
         return {r[0]: r[1] for r in self.conn.execute("SELECT id, content_hash FROM articles")}
 
+    def row_keys(self) -> dict[str, tuple[str, str, str | None]]:
+        """Article id -> (content hash, source, date): what a Milvus row of its passages depends on."""
+        return {r[0]: (r[1], r[2], r[3]) for r in self.conn.execute("SELECT id, content_hash, source, date FROM articles")}
+
     def signatures(self) -> dict[str, str]:
         """Article id -> `Article.signature` of the article as indexed."""
         rows = self.conn.execute("SELECT id, content_hash, date, url, source, author, language, summary FROM articles")

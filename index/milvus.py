@@ -13,6 +13,7 @@ vectors and no BM25 matrix live in the serving process."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -172,22 +173,12 @@ def write_collection(client, name: str, dimension: int, rows: Iterable[dict], to
 
 
 def _write(client, name: str, dimension: int, rows: Iterable[dict], total: int, approximate: bool) -> None:
-    from tqdm import tqdm
-
     if client.has_collection(name, timeout=TIMEOUT):
         drop_collection(client, name)  # a leftover of a build killed before publishing
     client.create_collection(name, schema=_schema(dimension), index_params=_index_params(client, approximate),
                              timeout=TIMEOUT)
     try:
-        batch: list[dict] = []
-        with tqdm(total=total, unit="passage", desc="milvus", disable=total < 10 * INSERT_BATCH) as bar:
-            for row in rows:
-                batch.append(row)
-                if len(batch) >= INSERT_BATCH:
-                    _insert(client, name, batch, bar, total)
-                    batch = []
-            if batch:
-                _insert(client, name, batch, bar, total)
+        insert_rows(client, name, rows, total, show_progress=total >= 10 * INSERT_BATCH)
         client.flush(name, timeout=INDEX_TIMEOUT)
         client.load_collection(name, timeout=INDEX_TIMEOUT)
         stored = collection_rows(client, name)
@@ -208,16 +199,28 @@ def _warm_up(client, name: str, dimension: int) -> None:
     client.search(name, data=[{1: 1.0}], anns_field="sparse", limit=1, output_fields=[], timeout=INDEX_TIMEOUT)
 
 
-def _insert(client, name: str, batch: list[dict], bar, total: int) -> None:
-    client.insert(name, batch, timeout=TIMEOUT)
-    bar.update(len(batch))
-    bar.done = getattr(bar, "done", 0) + len(batch)  # tqdm stops counting when disabled
-    log.debug("inserted %d/%d passages into %s", bar.done, total, name)
+def insert_rows(client, name: str, rows: Iterable[dict], total: int, show_progress: bool = False) -> None:
+    """`rows` into collection `name` in batches of INSERT_BATCH (`total`: how many are expected)."""
+    from tqdm import tqdm
+
+    done = 0
+    batch: list[dict] = []
+    with tqdm(total=total, unit="passage", desc="milvus", disable=not show_progress) as bar:
+        for row in itertools.chain(rows, [None]):  # None: the end, flushing the last batch
+            if row is not None:
+                batch.append(row)
+            if batch and (len(batch) >= INSERT_BATCH or row is None):
+                client.insert(name, batch, timeout=TIMEOUT)
+                done += len(batch)
+                bar.update(len(batch))
+                log.debug("inserted %d/%d passages into %s", done, total, name)
+                batch = []
 
 
-def collection_rows(client, name: str) -> int:
+def collection_rows(client, name: str, where: str = "") -> int:
+    """Rows of collection `name` (matching expression `where`, if given)."""
     # Strong consistency: right after the inserts a bounded-staleness count can still be short.
-    got = client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong", timeout=TIMEOUT)
+    got = client.query(name, filter=where, output_fields=["count(*)"], consistency_level="Strong", timeout=TIMEOUT)
     return int(got[0]["count(*)"]) if got else 0
 
 
@@ -379,9 +382,7 @@ class MilvusSearch:
 
     def counts(self) -> tuple[int, int]:
         try:
-            got = self.client.query(self.collection, filter=self._version, output_fields=["count(*)"],
-                                    consistency_level="Strong", timeout=TIMEOUT)
-            return (int(got[0]["count(*)"]) if got else 0), self._lexical_docs
+            return collection_rows(self.client, self.collection, self._version), self._lexical_docs
         except Exception as exc:  # noqa: BLE001
             raise IndexStateError("milvus_search_failed", collection=self.collection, error=_short(str(exc))) from None
 
@@ -439,27 +440,15 @@ def delete_ids(client, name: str, ids: Iterable[int]) -> None:
 def patch_collection(client, name: str, seq: int, rows: Iterable[dict], expected: int, hidden: list[int]) -> None:
     """Rows of version `seq` into the live collection `name`, after deleting those of killed updates
     (v_from >= seq: no published version sees them); checks that version `seq` sees `expected` rows."""
-    from tqdm import tqdm
-
     try:
         # Found with strong consistency, then deleted by id: a bounded-staleness read right after a
         # killed update could miss its rows and leave two rows under one id.
         leftover = client.query(name, filter=f"v_from >= {int(seq)}", output_fields=["id"],
                                 consistency_level="Strong", timeout=TIMEOUT)
         delete_ids(client, name, [int(r["id"]) for r in leftover])
-        batch: list[dict] = []
-        with tqdm(total=None, unit="passage", desc="milvus", disable=True) as bar:
-            for row in rows:
-                batch.append(row)
-                if len(batch) >= INSERT_BATCH:
-                    _insert(client, name, batch, bar, expected)
-                    batch = []
-            if batch:
-                _insert(client, name, batch, bar, expected)
+        insert_rows(client, name, rows, expected)
         client.flush(name, timeout=INDEX_TIMEOUT)
-        got = client.query(name, filter=version_filter(seq, hidden), output_fields=["count(*)"],
-                           consistency_level="Strong", timeout=TIMEOUT)
-        seen = int(got[0]["count(*)"]) if got else 0
+        seen = collection_rows(client, name, version_filter(seq, hidden))
     except Exception as exc:  # noqa: BLE001 - any server error: one message; the live version is untouched
         raise IndexStateError("milvus_write_failed", collection=name, error=_short(str(exc))) from None
     if seen != expected:

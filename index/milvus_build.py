@@ -82,19 +82,18 @@ def previous_version(config: IndexConfig, index_dir: Path, articles) -> Previous
     _drop_orphan_versions(index_dir, manifest)
     db = MetadataDB(current_version(index_dir) / MetadataDB.FILENAME, readonly=True)
     try:
-        old = {a.id: a for a in db.all_articles()}
+        old = db.row_keys()
         chunks: dict[str, list[int]] = {}
         all_ids: set[int] = set()
-        for c in db.all_chunks():
-            chunks.setdefault(c.article_id, []).append(c.id)
-            all_ids.add(c.id)
+        for chunk_id, article_id, *_ in db.chunk_facets():  # ids only: the passage texts are not needed
+            chunks.setdefault(article_id, []).append(chunk_id)
+            all_ids.add(chunk_id)
     finally:
         db.close()
     ids = {}
     for a in articles:
-        was = old.get(a.id)
         # The row holds the source and date filters search by: both must match, not only the text.
-        if was is not None and (was.content_hash, was.source, was.date) == (a.content_hash, a.source, a.date):
+        if old.get(a.id) == (a.content_hash, a.source, a.date):
             ids[a.id] = chunks.get(a.id, [])
     highest = max([*all_ids, *manifest.milvus_hidden, manifest.milvus_next_id - 1, -1])
     return Previous(manifest.collection, manifest.milvus_seq, list(manifest.milvus_hidden), ids, all_ids, highest + 1)
