@@ -1,7 +1,7 @@
 """Getting the server ready to answer: one background thread opens the index (its checksums release
-the GIL; a missing index is built there), another loads the model (~5 s: the sentence-transformers
-imports and the weights), while the main thread imports the web framework (Gradio alone is ~1.7 s)
-and builds the pages. `newsqa serve`, `make run` and `python app.py` all start here."""
+the GIL; a missing index is built there), another loads the model (~3.5 s: torch, transformers'
+model code and the 250k-piece tokenizer; index/lean_model.py), while the main thread imports the web
+framework (Gradio alone is ~1.7 s) and builds the pages. `newsqa serve`, `make run` and `python app.py` all start here."""
 
 from __future__ import annotations
 

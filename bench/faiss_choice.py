@@ -65,7 +65,11 @@ def main() -> None:
         dim = data.shape[1]
         candidates = {
             "Flat (exact)": lambda dim=dim: faiss.IndexFlatIP(dim),
+            "Flat fp16": lambda dim=dim: faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16,
+                                                                    faiss.METRIC_INNER_PRODUCT),
             "HNSW32 ef=64": lambda dim=dim: faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT),
+            "HNSW32 fp16 ef=64": lambda dim=dim: faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, 32,
+                                                                   faiss.METRIC_INNER_PRODUCT),
             "IVF nprobe=16": lambda dim=dim, n=n: faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, int(4 * np.sqrt(n)),
                                                                     faiss.METRIC_INNER_PRODUCT),
         }
@@ -83,6 +87,7 @@ def main() -> None:
             mb = faiss.serialize_index(index).nbytes / 1e6
             # One build, several search-time settings: the recall/latency trade-off of each kind.
             knobs = {"HNSW32 ef=64": [("ef=64", 64), ("ef=128", 128), ("ef=256", 256)],
+                     "HNSW32 fp16 ef=64": [("ef=128", 128)],
                      "IVF nprobe=16": [("nprobe=16", 16), ("nprobe=64", 64)]}.get(name, [("", None)])
             for label, value in knobs:
                 if isinstance(index, faiss.IndexHNSW) and value:
@@ -93,7 +98,7 @@ def main() -> None:
                 if exact_ids is None:
                     exact_ids = ids
                 recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact_ids)])
-                shown = f"{name.split()[0]} {label}".strip() if label else name
+                shown = f"{name.split(' ef=')[0].split(' nprobe=')[0]} {label}".strip() if label else name
                 editable = "add + remove" if not isinstance(index, faiss.IndexHNSW) else "add only"
                 print(f"{n:>8} {shown:18} {build:8.2f} {p50:7.2f} {recall:9.3f} {mb:7.0f}  {editable}{note}")
 

@@ -38,8 +38,7 @@ def main() -> None:
     settings = Settings.from_env()
     texts, origin = passages(args.passages, args.data, settings.chunk_size)
     cpu = load_embedder(settings.with_(device="cpu").index_config())
-    tokens = [len(cpu.model.tokenizer(t, truncation=True, max_length=cpu.model.max_seq_length)["input_ids"])
-              for t in texts]
+    tokens = cpu.count_tokens(texts)  # as the model reads them (truncated at its maximum length)
     sample = texts[: args.cpu_passages]
     cpu_vectors, cpu_seconds = timed_encode(cpu, sample, cpu.batch_size(settings.batch_size))
     cpu_rate = sum(tokens[: len(sample)]) / cpu_seconds

@@ -31,7 +31,7 @@ from index.vectorstore import new_store
 
 log = logging.getLogger(__name__)
 
-# progress(fraction 0..1, message) for UIs; the CLI gets tqdm from sentence-transformers.
+# progress(fraction 0..1, message) for UIs; the CLI gets a tqdm bar.
 Progress = Callable[[float, str], None]
 
 

@@ -123,7 +123,9 @@ class Embedder:
         return self._encode(texts, self.model.encode_document, batch_size=batch_size, progress=progress)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
-        enc = self.model.tokenizer([normalize_text(t) for t in texts], add_special_tokens=True)
+        """Tokens the model reads per text (cut at its maximum length, as encoding does)."""
+        enc = self.model.tokenizer([normalize_text(t) for t in texts], add_special_tokens=True, truncation=True,
+                                   max_length=int(self.model.max_seq_length))
         return [len(ids) for ids in enc["input_ids"]]
 
     def _encode(self, texts: list[str], fn, batch_size: int, progress: bool) -> np.ndarray:
@@ -137,9 +139,11 @@ class Embedder:
         return np.ascontiguousarray(np.asarray(vecs, dtype=np.float32))
 
 
-def load_embedder(config: IndexConfig) -> Embedder:
-    """Load the configured model, or raise one ModelError saying what was tried and how to fix it."""
-    from sentence_transformers import SentenceTransformer
+def load_embedder(config: IndexConfig, lean: bool = True) -> Embedder:
+    """Load the configured model, or raise one ModelError saying what was tried and how to fix it.
+    On the CPU a plain model folder (the default model's kind) runs without sentence-transformers
+    (index/lean_model.py: faster start, less memory, same vectors); other models, GPUs and
+    `lean=False` go through sentence-transformers."""
     from transformers.utils import logging as hf_logging
 
     # The per-tensor "Loading weights" bar is noise in a CLI answer and in server logs.
@@ -147,6 +151,11 @@ def load_embedder(config: IndexConfig) -> Embedder:
     location = resolve_model_location(config)
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
+    if lean and device == "cpu" and Path(location).expanduser().is_dir():
+        embedder = _load_lean(config, Path(location).expanduser(), device, precision)
+        if embedder is not None:
+            return embedder
+    from sentence_transformers import SentenceTransformer
     tried = []
     local = Path(location).expanduser()
     if local.exists():
@@ -164,3 +173,18 @@ def load_embedder(config: IndexConfig) -> Embedder:
                          error=f"{type(exc).__name__}: {str(exc)[:300]}", default=DEFAULT_MODEL) from exc
     log.info("Loaded embedding model %s from %s on %s (%s)", config.model, location, device, precision)
     return Embedder(model, config.model, location, device, precision)
+
+
+def _load_lean(config: IndexConfig, folder: Path, device: str, precision: str) -> Embedder | None:
+    from index.lean_model import LeanSentenceModel
+
+    try:
+        model = LeanSentenceModel.load(folder, device, _torch_dtype(precision))
+    except Exception as exc:  # noqa: BLE001 - sentence-transformers gets its chance, with its own errors
+        log.warning("Lean loader could not read %s (%s: %s); loading it with sentence-transformers",
+                    folder, type(exc).__name__, str(exc)[:200])
+        return None
+    if model is None:
+        return None
+    log.info("Loaded embedding model %s from %s on %s (%s, lean)", config.model, folder, device, precision)
+    return Embedder(model, config.model, str(folder), device, precision)

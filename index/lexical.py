@@ -21,6 +21,7 @@ import numpy as np
 from index.accents import AccentRestorer
 from index.bm25build import column_pointers, count_documents, lean_bm25_class
 from index.errors import IndexStateError
+from index.postings import PostingsScorer
 from index.textnorm import fold_diacritics, words
 from index.vocabulary import Vocabulary
 
@@ -63,8 +64,9 @@ class LexicalIndex:
     BM25S_VOCAB = "vocab.index.json"  # bm25s's own vocabulary file: indexes built before the trie
     DF_POINTERS = "df_pointers.npy"  # a terms-only index (Milvus backend): document frequencies
 
-    def __init__(self, bm25, ids: np.ndarray, vocab: Vocabulary) -> None:
+    def __init__(self, bm25, ids: np.ndarray, vocab: Vocabulary, postings: PostingsScorer | None = None) -> None:
         self.bm25 = bm25  # None in a terms-only index: the passages' BM25 lives elsewhere (Milvus)
+        self.postings = postings  # a saved index's scorer (index/postings.py); None: bm25s scores in memory
         self.ids = ids  # position in the BM25 corpus -> chunk id
         self.vocab = vocab
         self.n_docs = int(bm25.scores.get("num_docs") or len(ids)) if bm25 is not None else len(ids)
@@ -148,9 +150,12 @@ class LexicalIndex:
                             target)
                 vocab = Vocabulary.from_dict(bm25.vocab_dict, indptr, FOLD)
                 bm25.vocab_dict = None
+            postings = None
+            if bm25.nonoccurrence_array is None:
+                postings = PostingsScorer(target, indptr, bm25.scores["num_docs"], bm25.dtype)
         except (OSError, ValueError, RuntimeError, json.JSONDecodeError) as exc:  # marisa: RuntimeError
             raise IndexStateError("index_lexical_corrupt", target=target, error=exc) from exc
-        return cls(bm25, ids, vocab)
+        return cls(bm25, ids, vocab, postings)
 
     @classmethod
     def _load_terms(cls, target: Path) -> LexicalIndex:
@@ -197,7 +202,10 @@ class LexicalIndex:
         known = self.vocab.columns(dict.fromkeys(query_tokens))
         if not known:
             return np.zeros(len(self.ids), np.float32)
-        scores = np.asarray(self.bm25.get_scores_from_ids(known), dtype=np.float32)
+        if self.postings is not None:
+            scores = self.postings.scores(known).astype(np.float32, copy=False)
+        else:
+            scores = np.asarray(self.bm25.get_scores_from_ids(known), dtype=np.float32)
         if allowed is not None:
             scores = np.where(np.isin(self.ids, allowed), scores, 0.0).astype(np.float32)
         return scores

