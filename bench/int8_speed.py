@@ -79,12 +79,12 @@ def onnx_int8(model, folder: Path):
 def main() -> None:
     args, settings, texts, origin = sample_from_args(__doc__, 384)
     texts.sort(key=len, reverse=True)  # as the builder batches them
-    emb = load_embedder(settings.with_(precision="fp32").index_config())
+    emb = load_embedder(settings.with_(precision="fp32").index_config(), lean=False)
     tokens = sum(emb.count_tokens(texts))
     print(f"{len(texts)} passages from {origin}, {tokens} tokens; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, batch {args.batch_size}")
     ref = timed(lambda x: emb.encode_documents(x, batch_size=args.batch_size), texts, tokens, None, "torch fp32")
-    auto = load_embedder(settings.with_(precision="auto").index_config())
+    auto = load_embedder(settings.with_(precision="auto").index_config(), lean=False)
     if auto.precision != "fp32":
         timed(lambda x: auto.encode_documents(x, batch_size=args.batch_size), texts, tokens, ref,
               f"torch {auto.precision} (the default here)")

@@ -180,6 +180,8 @@ def _load_lean(config: IndexConfig, folder: Path, device: str, precision: str) -
 
     try:
         model = LeanSentenceModel.load(folder, device, _torch_dtype(precision))
+        if model is not None:
+            model.encode_query(["warm-up"])  # a folder it reads but cannot run falls back here, not per question
     except Exception as exc:  # noqa: BLE001 - sentence-transformers gets its chance, with its own errors
         log.warning("Lean loader could not read %s (%s: %s); loading it with sentence-transformers",
                     folder, type(exc).__name__, str(exc)[:200])

@@ -43,9 +43,34 @@ def _read_json(path: Path) -> dict | list | None:
         return None
 
 
+# Encoder-only architectures whose AutoModel output is what sentence-transformers' Transformer module
+# pools (it loads T5-style models as encoders instead, which AutoModel does not).
+_ENCODERS = {"bert", "xlm-roberta", "roberta", "camembert", "distilbert", "mpnet", "electra", "deberta", "deberta-v2"}
+# sentence_bert_config.json keys that change what sentence-transformers feeds or reads: only their
+# defaults are run lean.
+_DEFAULTS = {"do_lower_case": False, "module_output_name": "token_embeddings", "transformer_task": "feature-extraction",
+             "modality_config": {"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
+             "query_length": None, "document_length": None, "processing_kwargs": None, "query_expansion": None}
+_KNOWN = set(_DEFAULTS) | {"max_seq_length"}
+
+
+def _prompts(folder: Path) -> tuple[dict, str, str]:
+    """(prompts, query prompt, document prompt) chosen as sentence-transformers' encode_query /
+    encode_document choose them: the named prompt, else `default_prompt_name`'s."""
+    st = _read_json(folder / "config_sentence_transformers.json") or {}
+    prompts = st.get("prompts") or {}
+    default = prompts.get(st["default_prompt_name"], "") if st.get("default_prompt_name") else ""
+
+    def pick(*names: str) -> str:
+        return next((prompts[n] for n in names if n in prompts), default)
+
+    return prompts, pick("query"), pick("document", "passage", "corpus")
+
+
 def plain_layout(folder: Path) -> dict | None:
     """What the lean encoder needs from `folder` (prompts, max length, pad token), or None when the
-    folder is anything but transformer -> mean pooling (prompt included) -> normalize."""
+    folder is anything but an encoder -> mean pooling (prompt included) -> normalize, with
+    sentence-transformers' defaults."""
     modules = _read_json(folder / "modules.json")
     if not isinstance(modules, list) or [m.get("type") for m in modules] != [_TRANSFORMER, _POOLING, _NORMALIZE]:
         return None
@@ -54,17 +79,26 @@ def plain_layout(folder: Path) -> dict | None:
     pooling = _read_json(folder / str(modules[1].get("path") or "") / "config.json") or {}
     if pooling.get("pooling_mode") != "mean" or not pooling.get("include_prompt", True):
         return None
+    normalize = _read_json(folder / str(modules[2].get("path") or "") / "config.json") or {}
+    if any(normalize.get(k, "sentence_embedding") != "sentence_embedding"
+           for k in ("module_input_name", "module_output_name")):
+        return None
     st_config = _read_json(folder / "sentence_bert_config.json") or {}
-    if st_config.get("do_lower_case") or st_config.get("module_output_name", "token_embeddings") != "token_embeddings":
+    if set(st_config) - _KNOWN or any(st_config.get(k, v) != v for k, v in _DEFAULTS.items()):
         return None
     config = _read_json(folder / "config.json") or {}
+    if config.get("model_type") not in _ENCODERS or config.get("is_encoder_decoder"):
+        return None
     tok_config = _read_json(folder / "tokenizer_config.json") or {}
     if not (folder / "tokenizer.json").is_file() or not tok_config.get("pad_token"):
         return None
+    if tok_config.get("truncation_side", "right") != "right" or tok_config.get("padding_side", "right") != "right":
+        return None
     limits = [v for v in (st_config.get("max_seq_length"), tok_config.get("model_max_length"),
                           config.get("max_position_embeddings")) if isinstance(v, int) and v > 0]
-    prompts = (_read_json(folder / "config_sentence_transformers.json") or {}).get("prompts") or {}
-    return {"max_length": min(limits) if limits else 512, "prompts": prompts, "pad_token": tok_config["pad_token"],
+    prompts, query, document = _prompts(folder)
+    return {"max_length": min(limits) if limits else 512, "prompts": prompts, "query_prompt": query,
+            "document_prompt": document, "pad_token": tok_config["pad_token"],
             "dimension": pooling.get("embedding_dimension") or config.get("hidden_size")}
 
 
@@ -78,26 +112,38 @@ def _weights_in(folder: Path, dtype) -> Path:
     source = folder / "model.safetensors"
     if name is None or not source.is_file():
         return folder
-    stat = source.stat()
-    stamp = {"source_size": stat.st_size, "source_mtime_ns": stat.st_mtime_ns, "dtype": name}
+    stamp = {"dtype": name, **{f"{f.name}": [f.stat().st_size, f.stat().st_mtime_ns]
+                               for f in (source, folder / "config.json") if f.is_file()}}
     target = folder / f"lean-{name}"
-    if _read_json(target / "lean.json") == stamp and (target / "model.safetensors").is_file():
+    if _current(target, stamp):
         return target
     try:
         _write_cast_copy(folder, source, target, dtype, stamp)
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type on a full disk
         log.info("Could not keep a %s copy of the model in %s (%s); casting it at every load", name, target, exc)
         return folder
     return target
 
 
+def _current(target: Path, stamp: dict) -> bool:
+    return _read_json(target / "lean.json") == stamp and (target / "model.safetensors").is_file()
+
+
 def _write_cast_copy(folder: Path, source: Path, target: Path, dtype, stamp: dict) -> None:
+    """Written under a temporary name and renamed into place; a stale copy is renamed away before it is
+    deleted, so a process that finds the copy current never sees it vanish."""
+    import time
+
     from safetensors.torch import load_file, save_file
 
     from index.atomic import fsync_dir, fsync_tree
 
+    for old in folder.glob(".lean-*"):  # left by a process killed while writing (an hour is plenty)
+        if time.time() - old.stat().st_mtime > 3600:
+            shutil.rmtree(old, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix=".lean-", dir=folder))
     try:
+        os.chmod(work, 0o755)  # readable like the model folder (mkdtemp makes it private)
         tensors = {k: v.to(dtype).contiguous() if v.is_floating_point() else v
                    for k, v in load_file(str(source)).items()}
         save_file(tensors, str(work / "model.safetensors"), metadata={"format": "pt"})
@@ -105,16 +151,20 @@ def _write_cast_copy(folder: Path, source: Path, target: Path, dtype, stamp: dic
         shutil.copy(folder / "config.json", work / "config.json")
         (work / "lean.json").write_text(json.dumps(stamp), encoding="utf-8")
         fsync_tree(work)
-        if target.exists():
-            shutil.rmtree(target, ignore_errors=True)  # a stale copy (the source changed since)
+        if target.exists() and not _current(target, stamp):
+            trash = Path(tempfile.mkdtemp(prefix=".lean-", dir=folder))
+            os.replace(target, trash / "stale")
         try:
             os.replace(work, target)
         except OSError:
-            if _read_json(target / "lean.json") != stamp:  # not another process's identical copy
+            if not _current(target, stamp):  # not another process's identical copy
                 raise
         fsync_dir(folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        for old in folder.glob(".lean-*"):
+            if (old / "stale").exists():
+                shutil.rmtree(old, ignore_errors=True)
 
 
 class _TokenCounter:
@@ -124,7 +174,10 @@ class _TokenCounter:
     def __init__(self, tokenizer) -> None:
         self._tok = tokenizer
 
-    def __call__(self, texts: list[str], add_special_tokens: bool = True, **_truncation) -> dict:
+    def __call__(self, texts: list[str], add_special_tokens: bool = True, truncation: bool = True,
+                 max_length: int | None = None) -> dict:
+        if not truncation or (max_length is not None and max_length != self._tok.truncation["max_length"]):
+            raise ValueError("the lean tokenizer counts tokens as the model reads them (truncated at its limit)")
         return {"input_ids": [e.ids for e in self._tok.encode_batch(texts, add_special_tokens=add_special_tokens)]}
 
 
@@ -149,6 +202,7 @@ class LeanSentenceModel:
         self._device = device
         self.max_seq_length = layout["max_length"]
         self.prompts = dict(layout["prompts"])
+        self._query_prompt, self._document_prompt = layout["query_prompt"], layout["document_prompt"]
         self._dimension = int(layout["dimension"] or self._model.config.hidden_size)
         self.tokenizer = _TokenCounter(self._tok)
 
@@ -161,10 +215,10 @@ class LeanSentenceModel:
         return self._dimension
 
     def encode_query(self, texts: list[str], **options) -> np.ndarray:
-        return self._encode(texts, self.prompts.get("query", ""), **options)
+        return self._encode(texts, self._query_prompt, **options)
 
     def encode_document(self, texts: list[str], **options) -> np.ndarray:
-        return self._encode(texts, self.prompts.get("document", ""), **options)
+        return self._encode(texts, self._document_prompt, **options)
 
     def _encode(self, texts: list[str], prompt: str, batch_size: int = 32, show_progress_bar: bool = False,
                 convert_to_numpy: bool = True, normalize_embeddings: bool = True) -> np.ndarray:
@@ -174,10 +228,11 @@ class LeanSentenceModel:
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
         out = np.zeros((len(texts), self._dimension), np.float32)
         with torch.inference_mode():
-            for start in range(0, len(order), max(1, batch_size)):
-                rows = order[start : start + batch_size]
+            step = max(1, batch_size)
+            for start in range(0, len(order), step):
+                rows = order[start : start + step]
                 longest = max(len(encodings[i].ids) for i in rows)
-                width = -(-longest // PAD_MULTIPLE) * PAD_MULTIPLE
+                width = min(-(-longest // PAD_MULTIPLE) * PAD_MULTIPLE, self.max_seq_length)
                 ids = torch.full((len(rows), width), self._pad, dtype=torch.long)
                 mask = torch.zeros((len(rows), width), dtype=torch.long)
                 for r, i in enumerate(rows):

@@ -5,7 +5,7 @@ every page a question touched stayed in the server's resident memory: 437 MB aft
 (bench/scale.py serve). Here a question's columns are read with `os.pread` into short-lived
 arrays: the operating system still caches the file, shared and reclaimable, but the server does
 not hold it. Scores are bm25s's to the bit: the same float32 additions, token by token, in the
-same order (tests/test_index.py compares them)."""
+same order (tests/fast/test_postings.py compares them)."""
 
 from __future__ import annotations
 

@@ -106,7 +106,8 @@ def test_the_lean_encoder_gives_sentence_transformers_vectors(model_path, st_mod
     the same vectors and token counts on 500 varied texts, long ones truncated the same way."""
     from index.lean_model import LeanSentenceModel
 
-    assert isinstance(embedder.model, LeanSentenceModel), "the default model on the CPU loads lean"
+    if embedder.device == "cpu":
+        assert isinstance(embedder.model, LeanSentenceModel), "the default model on the CPU loads lean"
     lean = LeanSentenceModel.load(model_path, "cpu", st_model.dtype)
     texts = varied_texts(CORPUS, n=520) + ["", " ", "x" * 6000, "🙂 日本語 テスト \u200b"]
     for kind in ("query", "document"):
@@ -152,7 +153,8 @@ def test_bf16_weights_are_a_mapped_copy_of_the_cast_weights(model_path, tmp_path
     assert (copy / "model.safetensors").stat().st_mtime_ns == written, "reused while the model file is unchanged"
     os.utime(folder / "model.safetensors", ns=(written + 10**9, written + 10**9))
     lean_model.LeanSentenceModel.load(folder, "cpu", torch.bfloat16)
-    assert json.loads((copy / "lean.json").read_text())["source_mtime_ns"] == written + 10**9
+    assert json.loads((copy / "lean.json").read_text())["model.safetensors"][1] == written + 10**9
+    assert not list(folder.glob(".lean-*")), "the stale copy and the work folder are gone"
 
     shutil.rmtree(copy)
 
@@ -167,12 +169,39 @@ def test_bf16_weights_are_a_mapped_copy_of_the_cast_weights(model_path, tmp_path
 
 def test_a_model_folder_of_another_layout_loads_with_sentence_transformers(model_path, base_settings, tmp_path):
     other = tmp_path / "cls-pooling"
-    shutil.copytree(model_path, other)
+    shutil.copytree(model_path, other, ignore=shutil.ignore_patterns("lean-*"))
     pooling = other / "1_Pooling" / "config.json"
     pooling.write_text(json.dumps({**json.loads(pooling.read_text()), "pooling_mode": "cls"}))
     emb = load_embedder(base_settings.with_(model=str(other)).index_config())
     assert isinstance(emb.model, SentenceTransformer)
     assert emb.encode_queries(["xin chào"]).shape == (1, 384)
+
+
+def test_the_lean_layout_check_follows_sentence_transformers(model_path, tmp_path):
+    """Prompts are picked as sentence-transformers picks them (a `passage` prompt for documents, the
+    default prompt otherwise), and folders it would run differently are left to it."""
+    from index.lean_model import plain_layout
+
+    folder = tmp_path / "m"
+    shutil.copytree(model_path, folder, ignore=shutil.ignore_patterns("lean-*", "model.safetensors"))
+    st_file = folder / "config_sentence_transformers.json"
+    st = json.loads(st_file.read_text())
+    assert (plain_layout(folder)["query_prompt"], plain_layout(folder)["document_prompt"]) == ("query: ", "passage: ")
+    st_file.write_text(json.dumps({**st, "prompts": {"query": "q: ", "passage": "p: "}}))
+    assert plain_layout(folder)["document_prompt"] == "p: "
+    st_file.write_text(json.dumps({**st, "prompts": {"q": "Q ", "web": "W "}, "default_prompt_name": "web"}))
+    assert (plain_layout(folder)["query_prompt"], plain_layout(folder)["document_prompt"]) == ("W ", "W ")
+    st_file.write_text(json.dumps(st))
+    config_file, bert_file = folder / "config.json", folder / "sentence_bert_config.json"
+    config, bert = json.loads(config_file.read_text()), json.loads(bert_file.read_text())
+    for path, changed in ((config_file, {**config, "model_type": "t5", "is_encoder_decoder": True}),
+                          (bert_file, {**bert, "query_length": 64}),
+                          (bert_file, {**bert, "do_lower_case": True})):
+        original = path.read_text()
+        path.write_text(json.dumps(changed))
+        assert plain_layout(folder) is None, changed
+        path.write_text(original)
+    assert plain_layout(folder) is not None
 
 
 def test_nfd_text_gets_the_same_embedding_as_nfc(st_model, embedder):
