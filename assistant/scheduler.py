@@ -36,8 +36,9 @@ class FeedScheduler:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         self.poller = poller
         self.sync_every = sync_every or max(5.0, min(60.0, poller.min_interval))
+        self._executor = ThreadPoolExecutor(POLL_THREADS)
         self.scheduler = BackgroundScheduler(
-            timezone=dt.UTC, executors={"default": ThreadPoolExecutor(POLL_THREADS)},
+            timezone=dt.UTC, executors={"default": self._executor},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         self._intervals: dict[int, float] = {}
         self._lock = threading.Lock()
@@ -57,7 +58,11 @@ class FeedScheduler:
     def shutdown(self) -> None:
         """Stop, waiting for a poll in progress to end: no thread is left behind."""
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
+            # APScheduler 3's shutdown(wait=True) joins the pool while holding the job-store lock, and a
+            # poll ending meanwhile takes that lock (get_job, modify) -> deadlock. So stop without
+            # waiting (polls ending now see a stopped scheduler) and join the pool with no lock held.
+            self.scheduler.shutdown(wait=False)
+            self._executor._pool.shutdown(wait=True)
             log.info("feed polling stopped", extra={"fields": {"event": "feed_scheduler", "feeds": 0}})
 
     def __enter__(self) -> FeedScheduler:

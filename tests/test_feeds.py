@@ -359,6 +359,27 @@ def test_scheduler_polls_on_its_own_and_stops_cleanly(env, site):
     assert start_feed_polling(Admin(NewsQA(settings.with_(feed_polling="off")))) is None
 
 
+def test_scheduler_stops_while_a_poll_is_in_flight(env, site):
+    """A poll that ends after shutdown began touches the scheduler (its next run): shutdown must still
+    return and leave no thread behind (APScheduler's own wait held a lock that poll needed)."""
+    settings, qa, poller = env
+    site.fault("/slow.xml", Fault(status=503, delay=0.7))
+    poller.subscribe(f"{site.url}/slow.xml", "1s")
+    before = set(threading.enumerate())
+    scheduler = FeedScheduler(poller, sync_every=1).start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not site.hits("/slow.xml"):
+        time.sleep(0.05)
+    assert site.hits("/slow.xml"), "the feed was never polled"
+    stopper = threading.Thread(target=scheduler.shutdown, daemon=True)
+    stopper.start()
+    stopper.join(timeout=20)
+    assert not stopper.is_alive(), "shutdown deadlocked with a poll in flight"
+    assert not scheduler.running
+    leftover = [t for t in set(threading.enumerate()) - before if t.is_alive() and "process_request" not in t.name]
+    assert not leftover, leftover
+
+
 def test_cli_subscribes_lists_polls_and_removes(env, site):
     settings, qa, poller = env
     site.fault("/gone.xml", Fault(status=404))
