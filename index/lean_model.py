@@ -112,8 +112,8 @@ def _weights_in(folder: Path, dtype) -> Path:
     source = folder / "model.safetensors"
     if name is None or not source.is_file():
         return folder
-    stamp = {"dtype": name, **{f"{f.name}": [f.stat().st_size, f.stat().st_mtime_ns]
-                               for f in (source, folder / "config.json") if f.is_file()}}
+    stats = {f.name: f.stat() for f in (source, folder / "config.json") if f.is_file()}
+    stamp = {"dtype": name, **{n: [st.st_size, st.st_mtime_ns] for n, st in stats.items()}}
     target = folder / f"lean-{name}"
     if _current(target, stamp):
         return target
@@ -138,9 +138,6 @@ def _write_cast_copy(folder: Path, source: Path, target: Path, dtype, stamp: dic
 
     from index.atomic import fsync_dir, fsync_tree
 
-    for old in folder.glob(".lean-*"):  # left by a process killed while writing (an hour is plenty)
-        if time.time() - old.stat().st_mtime > 3600:
-            shutil.rmtree(old, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix=".lean-", dir=folder))
     try:
         os.chmod(work, 0o755)  # readable like the model folder (mkdtemp makes it private)
@@ -162,8 +159,10 @@ def _write_cast_copy(folder: Path, source: Path, target: Path, dtype, stamp: dic
         fsync_dir(folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        # Stale copies renamed away (by this process or another), and folders left by a process killed
+        # while writing (an hour is plenty for a write).
         for old in folder.glob(".lean-*"):
-            if (old / "stale").exists():
+            if (old / "stale").exists() or time.time() - old.stat().st_mtime > 3600:
                 shutil.rmtree(old, ignore_errors=True)
 
 
