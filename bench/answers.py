@@ -12,6 +12,9 @@ Usage:
   python bench/answers.py build --articles 5000      # index under ~/.cache/newsqa/bench/answers-5000
   python bench/answers.py eval --articles 5000 [--split held] [--limit N] [--json]
                                                      # NEWSQA_ANSWER_GATE=rule: the fixed rule instead of the fitted gate
+  python bench/answers.py diagnose --articles 35439  # which step loses the answerable questions
+                                                     # (retrieval, sentence choice, gate), and each
+                                                     # language's answered/refused curve over the gate
   python bench/answers.py fit --articles 0,5000      # fit the answer/refuse gate on the tune split of
                                                      # every size given (0: bundled corpus + XQuAD only),
                                                      # print its curve, write assistant/answer_gate.json
@@ -28,6 +31,7 @@ import json
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.answer_eval import AnswerCase, AnswerOutcome, evaluate_answers, format_summaries, summarize
@@ -152,6 +156,82 @@ def evaluate(args) -> None:
             print(format_summaries(summaries))
 
 
+@dataclass(frozen=True)
+class Trace:
+    """One question followed through the steps that answer it."""
+
+    form: str
+    answerable: bool
+    hybrid_rank: int  # the gold article's rank among the answerer's passages' articles (99: absent)
+    dense_rank: int  # ... in a dense-only ranking of as many passages
+    best_is_gold: bool  # the best-scored sentence is from the gold article
+    answered: bool
+    probability: float  # the gate's
+
+
+def trace(args, qa: NewsQA, name: str, items: list[AnswerCase]) -> list[Trace]:
+    from assistant.retrieval import Retriever, SearchRequest
+
+    retriever = Retriever(qa.index(), qa.embedder)
+    k, per_article = qa.settings.top_k, qa.settings.max_per_article
+
+    def rank(case: AnswerCase, vector, mode: str) -> int:
+        found = [h.article_id for h in retriever.search(SearchRequest(case.question, k, per_article, mode), vector)]
+        return found.index(case.article_id) if case.article_id in found else 99
+
+    out = []
+    for case in items:
+        vector = retriever.encode([case.question])[0]
+        answer = qa.ask(case.question)
+        gate = answer.gate
+        out.append(Trace(name, case.answerable, rank(case, vector, "hybrid"), rank(case, vector, "dense"),
+                         bool(gate) and gate.best_article == case.article_id, answer.found,
+                         gate.probability if gate else 0.0))
+    return out
+
+
+def diagnose(args) -> None:
+    """Where answerable questions are lost, step by step, and what each threshold of the gate would
+    trade: answerable questions answered (and rightly: the best sentence from the gold article) against
+    the language's unanswerable questions refused."""
+    for size in sizes(args):
+        one = argparse.Namespace(**{**vars(args), "articles": str(size)})
+        qa = NewsQA(settings_for(one))
+        qa.search("warm-up", k=1)
+        sets = cases(one, args.split)
+        traces = {name: trace(one, qa, name, items) for name, items in sets.items() if name != "seed"}
+        k = qa.settings.top_k
+        print(f"{qa.status().articles} articles; split {args.split}; gate {qa.settings.answer_gate}; k={k}")
+        print(f"| form | questions | gold @1 hybrid / dense | gold in top {k} hybrid / dense | best sentence from gold "
+              "| ... when gold retrieved | answered | answered rightly | refused though best was gold |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for form in FORMS:
+            rows = traces[f"xquad {form}"]
+
+            def pct(test, among=rows) -> str:
+                return f"{100 * sum(1 for r in among if test(r)) / max(1, len(among)):.1f}"
+
+            retrieved = [r for r in rows if r.hybrid_rank < 99]
+            print(f"| {form} | {len(rows)} | {pct(lambda r: r.hybrid_rank == 0)} / {pct(lambda r: r.dense_rank == 0)} "
+                  f"| {pct(lambda r: r.hybrid_rank < 99)} / {pct(lambda r: r.dense_rank < 99)} "
+                  f"| {pct(lambda r: r.best_is_gold)} | {pct(lambda r: r.best_is_gold, retrieved)} "
+                  f"| {pct(lambda r: r.answered)} | {pct(lambda r: r.answered and r.best_is_gold)} "
+                  f"| {pct(lambda r: not r.answered and r.best_is_gold)} |")
+        pairs = [(f"xquad {f}", f"absent {f}") for f in FORMS] + [("xquad vi", "medical (absent)")]
+        print("\nGate threshold curve: answered / answered rightly (of answerable) | refused (of unanswerable)")
+        print("| threshold | " + " | ".join(f"{a} vs {b}" for a, b in pairs) + " |")
+        print("|---|" + "---|" * len(pairs))
+        for t in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
+            cells = []
+            for good_name, bad_name in pairs:
+                good, bad = traces[good_name], traces[bad_name]
+                answered = 100 * sum(r.probability >= t for r in good) / len(good)
+                right = 100 * sum(r.probability >= t and r.best_is_gold for r in good) / len(good)
+                refused = 100 * sum(r.probability < t for r in bad) / len(bad)
+                cells.append(f"{answered:.1f} / {right:.1f} \\| {refused:.1f}")
+            print(f"| {t:.2f} | " + " | ".join(cells) + " |")
+
+
 def fit(args) -> None:
     """Fit the gate on the tune split: label = quoting the best sentence would answer (answerable
     and the best sentence is from the gold article). Prints the curve of answered vs wrongly
@@ -197,7 +277,7 @@ def fit(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["build", "eval", "fit"])
+    ap.add_argument("command", choices=["build", "eval", "diagnose", "fit"])
     ap.add_argument("--articles", default="5000", help="baomoi articles in the index (fit, eval: a comma list)")
     ap.add_argument("--split", choices=["tune", "held"], default="held")
     ap.add_argument("--limit", type=int, help="only the first N questions of each set")
@@ -206,7 +286,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=SHARED / "baomoi-35k.jsonl.gz")
     ap.add_argument("--qa", type=Path, default=SHARED / "qa")
     args = ap.parse_args()
-    {"build": build, "eval": evaluate, "fit": fit}[args.command](args)
+    {"build": build, "eval": evaluate, "diagnose": diagnose, "fit": fit}[args.command](args)
 
 
 if __name__ == "__main__":
