@@ -167,7 +167,7 @@ _CROSS_LINGUAL = ("dense", "overlap", "article_margin", "gap")
 GATE_FEATURES = (
     "dense", "overlap", "article_margin", "gap", "top_dense", "agreement", "confidence", "rank", "english",
     "unaccented", "asks_number", "number_match", "asks_name", "name_match", "passage_overlap", "has_names",
-    "name_cover", *(f"{k}_en" for k in _CROSS_LINGUAL),
+    "name_cover", "phrase_cover", *(f"{k}_en" for k in _CROSS_LINGUAL),
 )
 
 
@@ -194,6 +194,7 @@ def gate_features(question: str, lang: str, ranked: list[ScoredSentence], retrie
     hits = retrieval.hits
     words = subject or question
     tokens = list(dict.fromkeys(analyze_query(words, bigrams=False)))
+    pairs = [t for t in dict.fromkeys(analyze_query(words)) if "_" in t]
     hit = hits[best.candidate.hit_index] if best.candidate.hit_index < len(hits) else None
     around = f"{hit.title}\n{hit.text}\n{best.candidate.window}" if hit else best.candidate.window
     # Names the index knows: "Division" or "Colonel" in an English question never occur in Vietnamese text.
@@ -221,6 +222,9 @@ def gate_features(question: str, lang: str, ranked: list[ScoredSentence], retrie
         "passage_overlap": lexical.coverage(tokens, around) if tokens else 0.0,
         "has_names": float(bool(names)),
         "name_cover": lexical.coverage(names, around) if names else 0.0,
+        # The question's syllable pairs in the passage: an unanswerable question's words are found
+        # one by one in some passage at 35k articles, its phrases much less often.
+        "phrase_cover": lexical.coverage(pairs, around, bigrams=True) if pairs else 0.0,
     }
     # Cross-lingual similarities run lower and share no words: the same evidence weighs differently.
     features.update({f"{k}_en": features[k] * english for k in _CROSS_LINGUAL})

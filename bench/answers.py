@@ -239,13 +239,15 @@ def fit(args) -> None:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    rows = []
+    rows, sets = [], []
     for size in sizes(args):
         one = argparse.Namespace(**{**vars(args), "articles": str(size)})
         # Features measured under the fixed rule: the model must not fit on itself (nor need its old file).
         qa = NewsQA(settings_for(one).with_(answer_gate="rule"))
         results = run(one, "tune", qa)
-        rows += [o for name, outs in results.items() if name != "seed" for o in outs if o.features]
+        kept = [(name, o) for name, outs in results.items() if name != "seed" for o in outs if o.features]
+        rows += [o for _, o in kept]
+        sets += [f"{name} at {size}" for name, _ in kept]
     names = sorted(rows[0].features)
     x = np.array([[o.features[n] for n in names] for o in rows])
     y = np.array([int(o.case.answerable and o.best_article == o.case.article_id) for o in rows])
@@ -253,14 +255,21 @@ def fit(args) -> None:
     model = LogisticRegression(C=1.0, max_iter=2000).fit((x - mean) / scale, y)
     p = model.predict_proba((x - mean) / scale)[:, 1]
     answerable = np.array([o.case.answerable for o in rows])
-    print("threshold | answerable answered | right article answered | unanswerable answered (wrong)")
+    # The least refused set (a language or medical questions, at one index size) is printed beside the
+    # pooled rate: requiring the target of every set took the threshold to 0.40 (medical questions at
+    # 35k articles), a fifth fewer answers than the pooled rule, so the pooled rule chooses.
+    unanswerable_sets = sorted({n for n, o in zip(sets, rows) if not o.case.answerable})
+    members = {n: np.array([s == n for s in sets]) for n in unanswerable_sets}
+    print("threshold | answerable answered | right article answered | unanswerable answered (wrong) "
+          "| the least refused set")
     best = None
     for t in np.arange(0.05, 0.96, 0.05):
         ans = p >= t
         right = ans & (y == 1)
         row = (100 * ans[answerable].mean(), 100 * right[answerable].mean(), 100 * ans[~answerable].mean())
-        print(f"{t:.2f} | {row[0]:.1f}% | {row[1]:.1f}% | {row[2]:.1f}%")
-        # The most answers while refusing at least the target share of unanswerable questions.
+        least, weakest = min((100 * (~ans[members[n]]).mean(), n) for n in unanswerable_sets)
+        print(f"{t:.2f} | {row[0]:.1f}% | {row[1]:.1f}% | {row[2]:.1f}% | {least:.1f}% ({weakest})")
+        # The most right answers while refusing at least the target share of unanswerable questions.
         if 100 - row[2] >= args.refuse_target and (best is None or row[1] > best[1]):
             best = (float(t), row[1])
     threshold = best[0] if best else 0.5
@@ -281,7 +290,8 @@ def main() -> None:
     ap.add_argument("--articles", default="5000", help="baomoi articles in the index (fit, eval: a comma list)")
     ap.add_argument("--split", choices=["tune", "held"], default="held")
     ap.add_argument("--limit", type=int, help="only the first N questions of each set")
-    ap.add_argument("--refuse-target", type=float, default=88.0, help="fit: %% of unanswerable to refuse")
+    # 91: the unanswerable questions the gate fitted before phrase_cover answered on this split (9.0%).
+    ap.add_argument("--refuse-target", type=float, default=91.0, help="fit: %% of unanswerable to refuse")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--data", type=Path, default=SHARED / "baomoi-35k.jsonl.gz")
     ap.add_argument("--qa", type=Path, default=SHARED / "qa")

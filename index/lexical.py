@@ -175,14 +175,15 @@ class LexicalIndex:
         df = self.vocab.df(token)
         return math.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))
 
-    def coverage(self, query_tokens: list[str], text: str) -> float:
+    def coverage(self, query_tokens: list[str], text: str, bigrams: bool = False) -> float:
         """Share of the query's IDF mass whose tokens occur in `text` (0..1): how much of what the
-        question asks about a passage or sentence mentions, the rare words weighing most."""
+        question asks about a passage or sentence mentions, the rare words weighing most. With
+        `bigrams`, the text's syllable pairs count too (a query of pairs: its phrases)."""
         q = set(query_tokens)
         total = sum(self.idf(t) for t in q)
         if total <= 0:
             return 0.0
-        present = set(analyze_document(text, bigrams=False))
+        present = set(analyze_document(text, bigrams=bigrams))
         return sum(self.idf(t) for t in q if t in present) / total
 
     def top(self, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

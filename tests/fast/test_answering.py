@@ -296,3 +296,21 @@ def test_the_corpus_article_texts_are_what_the_answers_quote(shared_qa):
     stored = shared_qa.index().db.articles([HOA_SEN, METRO])
     assert stored[METRO].text == ARTICLES[METRO][1]
     assert "40 tấn" in stored[HOA_SEN].text
+
+
+def test_phrase_cover_counts_the_questions_phrases_not_its_scattered_words(shared_qa):
+    lexical = shared_qa.index().lexical
+    v = np.array([1.0, 0.0], np.float32)
+
+    def features(text: str, question: str = "Nhà máy sấy vải thiều công suất bao nhiêu?") -> dict[str, float]:
+        ranked = [ScoredSentence(Candidate(0, "a", 0, len(text), text, ""), 0.9, 0.5, v)]
+        return gate_features(question, "vi", ranked, Retrieval([], 0.1), lexical)
+
+    phrase = features("Nhà máy sấy vải thiều có công suất 40 tấn mỗi ngày.")
+    scattered = features("Vải của nhà thiều sấy máy, công nhân suất.")  # the same words, no phrase of it
+    # (the question's own pairs that span the asked slot, "suất_bao", cannot be in any answer)
+    assert phrase["phrase_cover"] > 0.25 > 0.1 > scattered["phrase_cover"]
+    assert abs(phrase["passage_overlap"] - scattered["passage_overlap"]) < 0.2  # words alone barely differ
+    unaccented = features("Nhà máy sấy vải thiều có công suất 40 tấn.", "nha may say vai thieu cong suat bao nhieu")
+    assert unaccented["phrase_cover"] > 0.25  # folded phrases match accented text
+    assert features("Nhà máy lớn.", "Vì sao?")["phrase_cover"] == 0.0  # "vì_sao" is not in the text
