@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -163,6 +164,7 @@ class GateModel:
 
 
 BUNDLED_GATE = Path(__file__).with_name("answer_gate.json")
+_SENTENCE_END = re.compile(r"[?.!;\n]+")
 _CROSS_LINGUAL = ("dense", "overlap", "article_margin", "gap")
 GATE_FEATURES = (
     "dense", "overlap", "article_margin", "gap", "top_dense", "agreement", "confidence", "rank", "english",
@@ -184,6 +186,15 @@ def load_gate(choice: str) -> GateModel | None:
     return GateModel.load(Path(choice.strip()).expanduser())
 
 
+def question_pairs(text: str) -> list[str]:
+    """A question's syllable pairs as the lexical index writes them; each sentence of a follow-up's
+    query ("<subject>? <message>?") on its own, as a pair across two questions is in no text."""
+    pairs: list[str] = []
+    for part in _SENTENCE_END.split(text):
+        pairs += analyze_query(part)[len(analyze_query(part, bigrams=False)):]
+    return list(dict.fromkeys(pairs))
+
+
 def gate_features(question: str, lang: str, ranked: list[ScoredSentence], retrieval: Retrieval,
                   lexical: LexicalIndex, subject: str = "") -> dict[str, float]:
     """What the decision sees, measured per question. None of it depends on how many articles the
@@ -194,9 +205,10 @@ def gate_features(question: str, lang: str, ranked: list[ScoredSentence], retrie
     hits = retrieval.hits
     words = subject or question
     tokens = list(dict.fromkeys(analyze_query(words, bigrams=False)))
-    pairs = [t for t in dict.fromkeys(analyze_query(words)) if "_" in t]
+    pairs = question_pairs(words)
     hit = hits[best.candidate.hit_index] if best.candidate.hit_index < len(hits) else None
     around = f"{hit.title}\n{hit.text}\n{best.candidate.window}" if hit else best.candidate.window
+    passage_overlap = lexical.coverage(tokens, around) if tokens else 0.0
     # Names the index knows: "Division" or "Colonel" in an English question never occur in Vietnamese text.
     names = [tok for tok in analyze_query(" ".join(named_words(words)), bigrams=False) if lexical.vocab.df(tok) > 0]
     kind = asked_kind(question)
@@ -219,12 +231,13 @@ def gate_features(question: str, lang: str, ranked: list[ScoredSentence], retrie
         "name_match": float(kind is Kind.NAME and best.kind_match),
         # The passage the answer comes from, not just its sentence: at 35k articles some sentence always
         # resembles an unanswerable question, rarely one in a passage about what the question names.
-        "passage_overlap": lexical.coverage(tokens, around) if tokens else 0.0,
+        "passage_overlap": passage_overlap,
         "has_names": float(bool(names)),
         "name_cover": lexical.coverage(names, around) if names else 0.0,
         # The question's syllable pairs in the passage: an unanswerable question's words are found
         # one by one in some passage at 35k articles, its phrases much less often.
-        "phrase_cover": lexical.coverage(pairs, around, bigrams=True) if pairs else 0.0,
+        # A one-word question has no pair: its words' cover stands in (0 would read as "no phrase found").
+        "phrase_cover": lexical.coverage(pairs, around, bigrams=True) if pairs else passage_overlap,
     }
     # Cross-lingual similarities run lower and share no words: the same evidence weighs differently.
     features.update({f"{k}_en": features[k] * english for k in _CROSS_LINGUAL})

@@ -19,6 +19,7 @@ tokens it uses."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -162,8 +163,10 @@ def _write_cast_copy(folder: Path, source: Path, target: Path, dtype, stamp: dic
         # Stale copies renamed away (by this process or another), and folders left by a process killed
         # while writing (an hour is plenty for a write).
         for old in folder.glob(".lean-*"):
-            if (old / "stale").exists() or time.time() - old.stat().st_mtime > 3600:
-                shutil.rmtree(old, ignore_errors=True)
+            # Another process may remove its own work folder between the glob and the stat.
+            with contextlib.suppress(OSError):
+                if (old / "stale").exists() or time.time() - old.stat().st_mtime > 3600:
+                    shutil.rmtree(old, ignore_errors=True)
 
 
 class _TokenCounter:

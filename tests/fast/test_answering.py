@@ -29,6 +29,7 @@ from assistant.answering import (
     SentenceCache,
     gate_features,
     load_gate,
+    question_pairs,
 )
 from assistant.errors import InputError
 from assistant.messages import t
@@ -314,3 +315,10 @@ def test_phrase_cover_counts_the_questions_phrases_not_its_scattered_words(share
     unaccented = features("Nhà máy sấy vải thiều có công suất 40 tấn.", "nha may say vai thieu cong suat bao nhieu")
     assert unaccented["phrase_cover"] > 0.25  # folded phrases match accented text
     assert features("Nhà máy lớn.", "Vì sao?")["phrase_cover"] == 0.0  # "vì_sao" is not in the text
+    one_word = features("Nhà máy sấy vải thiều.", "Vải?")
+    assert one_word["phrase_cover"] == one_word["passage_overlap"] > 0  # no pair: its words' cover stands in
+    # A follow-up's query holds two questions: no pair across them ("nhiêu_ông" is in no text).
+    assert question_pairs("Nhà máy công suất bao nhiêu? Ông ấy nói gì?") == [
+        "nhà_máy", "máy_công", "công_suất", "suất_bao", "bao_nhiêu", "ông_ấy", "ấy_nói", "nói_gì"]
+    assert question_pairs("nha may? cong suat") == ["~nha_may", "~cong_suat"]
+    assert question_pairs("") == [] and question_pairs("covid_19?") == []
