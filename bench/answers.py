@@ -160,8 +160,6 @@ def evaluate(args) -> None:
 class Trace:
     """One question followed through the steps that answer it."""
 
-    form: str
-    answerable: bool
     hybrid_rank: int  # the gold article's rank among the answerer's passages' articles (99: absent)
     dense_rank: int  # ... in a dense-only ranking of as many passages
     best_is_gold: bool  # the best-scored sentence is from the gold article
@@ -169,7 +167,7 @@ class Trace:
     probability: float  # the gate's
 
 
-def trace(args, qa: NewsQA, name: str, items: list[AnswerCase]) -> list[Trace]:
+def trace(qa: NewsQA, items: list[AnswerCase]) -> list[Trace]:
     from assistant.retrieval import Retriever, SearchRequest
 
     retriever = Retriever(qa.index(), qa.embedder)
@@ -184,7 +182,7 @@ def trace(args, qa: NewsQA, name: str, items: list[AnswerCase]) -> list[Trace]:
         vector = retriever.encode([case.question])[0]
         answer = qa.ask(case.question)
         gate = answer.gate
-        out.append(Trace(name, case.answerable, rank(case, vector, "hybrid"), rank(case, vector, "dense"),
+        out.append(Trace(rank(case, vector, "hybrid"), rank(case, vector, "dense"),
                          bool(gate) and gate.best_article == case.article_id, answer.found,
                          gate.probability if gate else 0.0))
     return out
@@ -199,7 +197,7 @@ def diagnose(args) -> None:
         qa = NewsQA(settings_for(one))
         qa.search("warm-up", k=1)
         sets = cases(one, args.split)
-        traces = {name: trace(one, qa, name, items) for name, items in sets.items() if name != "seed"}
+        traces = {name: trace(qa, items) for name, items in sets.items() if name != "seed"}
         k = qa.settings.top_k
         print(f"{qa.status().articles} articles; split {args.split}; gate {qa.settings.answer_gate}; k={k}")
         print(f"| form | questions | gold @1 hybrid / dense | gold in top {k} hybrid / dense | best sentence from gold "
