@@ -56,6 +56,12 @@ OVERLAP_WEIGHT = 0.15
 # for "ai"): answer string in the reply on XQuAD's tune split at 5,000 articles, every question answered,
 # Vietnamese 88.1 -> 88.7%, unaccented 84.5 -> 85.7%, English unchanged; 0.06 was no better.
 KIND_WEIGHT = 0.03
+# ... plus this much, in a follow-up, when it is from the conversation's subject (the article its retrieval
+# ranks first): "ông ấy" / "he" say whom the message is about, yet a stranger's sentence holding "ông
+# ấy yêu cầu" shares more words with it than the subject's "đồng chí Phó chủ nhiệm ... yêu cầu đơn vị"
+# (bench/conversations.py at 5,085 articles: by 0.001). A sentence elsewhere that answers much better
+# still wins (a "what about ..." follow-up may move on).
+SUBJECT_WEIGHT = 0.03
 # Relevance gates, measured on the demo corpus with answerable and unrelated questions
 # (bench/calibrate_gate.py prints the distributions and the verdicts).
 MIN_DENSE = 0.80
@@ -92,10 +98,12 @@ class ScoredSentence:
     leans_on_previous: bool = False
     # Holds what the question asks for (a number for "bao nhiêu", a name for "ai"), beyond its words.
     kind_match: bool = False
+    on_subject: bool = False  # a follow-up's sentence from the conversation's subject article
 
     @property
     def score(self) -> float:
-        return self.dense + OVERLAP_WEIGHT * self.overlap + KIND_WEIGHT * self.kind_match
+        return (self.dense + OVERLAP_WEIGHT * self.overlap + KIND_WEIGHT * self.kind_match
+                + SUBJECT_WEIGHT * self.on_subject)
 
     @property
     def with_previous(self) -> bool:
@@ -320,6 +328,8 @@ class ExtractiveAnswerer:
         vector): the message says what is asked, the query about whom; both count half."""
         if not cands:
             return []
+        # A follow-up's passages come first from the conversation's subject: the first one's article.
+        subject = next((c.article_id for c in cands if c.hit_index == 0), None) if followup else None
         queries = [(question, question_vector)] + ([followup] if followup else [])
         token_sets = [analyze_query(q, bigrams=False) for q, _ in queries]
         overlaps = [float(np.mean([self.lexical.coverage(t, c.window) for t in token_sets])) for c in cands]
@@ -335,7 +345,7 @@ class ExtractiveAnswerer:
         leans = (windows @ question_vector) > (alone @ question_vector)
         kind = asked_kind(question)  # what the message asks; the subject's names are not news to it
         known = " ".join(q for q, _ in queries)
-        scored = [ScoredSentence(c, float(d), o, v, bool(w), holds_kind(kind, known, c.text))
+        scored = [ScoredSentence(c, float(d), o, v, bool(w), holds_kind(kind, known, c.text), c.article_id == subject)
                   for c, d, o, v, w in zip(cands, dense, overlaps, alone, leans)]
         return sorted(scored, key=lambda s: -s.score)
 

@@ -64,6 +64,19 @@ def named_words(text: str) -> list[str]:
     return out
 
 
+def numbers_in(text: str) -> list[str]:
+    return _DIGITS.findall(text)
+
+
+def anchor_words(text: str) -> list[str]:
+    """The words of a question in another language that Vietnamese text can hold as written: names,
+    numbers, words with Vietnamese diacritics ("What tasks did Colonel Lương Thanh Bình assign?" ->
+    Colonel, Lương, Thanh, Bình), in order."""
+    named = {w.lower() for w in named_words(text)}
+    return [w for w in _WORD.findall(text)
+            if w.lower() in named or fold_diacritics(w) != w or any(ch.isdigit() for ch in w)]
+
+
 def _names(text: str) -> set[str]:
     return {fold_diacritics(w).lower() for w in named_words(text) if not w[0].isdigit()}
 
@@ -71,7 +84,7 @@ def _names(text: str) -> set[str]:
 def holds_kind(kind: Kind | None, question: str, sentence: str) -> bool:
     """Whether `sentence` holds a new thing of the asked kind: a number, or a name, the question lacks."""
     if kind is Kind.NUMBER:
-        return bool(set(_DIGITS.findall(sentence)) - set(_DIGITS.findall(question)))
+        return bool(set(numbers_in(sentence)) - set(numbers_in(question)))
     if kind is Kind.NAME:
         known = {fold_diacritics(w).lower() for w in _WORD.findall(question)}
         return bool(_names(sentence) - known)

@@ -2,9 +2,9 @@
 
 Fusion: both score lists are min-max normalized over the union of candidates, and the lexical
 side is weighted by its confidence — the share of the query's IDF mass that the best lexical
-passage actually contains. An English question over Vietnamese articles matches almost nothing
-lexically (confidence near 0), so it falls back to dense ranking instead of being dragged down
-by noise; a question whose rare words all appear in one passage gets the full lexical weight."""
+passage actually contains: a question whose rare words all appear in one passage gets the full
+lexical weight, one whose words are scattered little. An English question over Vietnamese articles
+is searched lexically by its names and numbers only (`lexical_query`), at half weight."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.qtype import anchor_words
 from assistant.records import Hit
 from index.embedder import Embedder
 from index.lexical import analyze_query, is_unaccented
@@ -25,14 +26,14 @@ FUSION_LEXICAL_WEIGHT = 1.0
 # unaccented questions: dense nDCG@10 25 vs 87 accented), while the folded BM25 copes (82 vs 83).
 # So an unaccented question that is not English is embedded with its diacritics restored from the
 # corpus (index/accents.py: dense 25 -> 81), and, restoration being imperfect, its dense side
-# weighs a little less. An unaccented English question is embedded as typed and moves weight to the
-# lexical side only as far as that side matches it, so it keeps the dense ranking.
+# weighs a little less. An English question is embedded as typed, the model reading English well:
+# its dense side keeps its full weight (its lexical side reads only its names and numbers, which
+# may all be found in an unrelated article).
 RESTORED_DENSE_DISCOUNT = 0.3
-UNACCENTED_DENSE_DISCOUNT = 0.9
 # An English question shares only names and numbers with Vietnamese text, and in a large index those
-# match unrelated articles: its lexical side counts half. XQuAD dev questions in English over the
-# 5k-article index (bench/answers.py build; newsqa eval): P@1 dense 71.5, hybrid 70.7 at full lexical
-# weight (below dense), 72.3 at half, 71.8 at a quarter; Vietnamese questions are not affected.
+# match unrelated articles: its lexical side counts half. XQuAD English tune questions searched by their
+# anchors (lexical_query), hybrid P@1 / gold in the top 5 at 34,955 articles: 60.1 / 80.4 at full
+# weight, 61.9 / 81.0 at half, 62.5 / 81.0 at 0.3; at 5,085: 67.3 / 86.3 at half, 67.9 / 85.7 at 0.3.
 ENGLISH_LEXICAL_DISCOUNT = 0.5
 
 
@@ -40,6 +41,17 @@ ENGLISH_LEXICAL_DISCOUNT = 0.5
 # newest article of the index (the corpus's own "now", so an archive is not all equally stale).
 RECENCY_WEIGHT = 0.3
 RECENCY_HALF_LIFE_DAYS = 30.0
+
+
+def lexical_query(query: str, bigrams: bool = True) -> list[str]:
+    """What BM25 reads of a query. An English question's own words are not in Vietnamese text, and
+    where they are (an English title, a brand) they point at the wrong article: it searches by its
+    anchors (names, numbers, Vietnamese words). XQuAD English tune questions, hybrid P@1 / gold in the
+    top 5 passages: 58.9 / 79.2 -> 61.9 / 81.0 at 34,955 articles, 67.3 / 85.1 -> 67.3 / 86.3 at 5,085
+    (bench/answers.py's indexes); a question with no anchor is ranked by the dense side alone."""
+    if detect_language(query) != "en":
+        return analyze_query(query, bigrams)
+    return analyze_query(" ".join(anchor_words(query)), bigrams)
 
 
 def restores(query: str) -> bool:
@@ -179,7 +191,7 @@ class Retriever:
         if mode == "dense":
             return [Scored(i, s, s, 0.0) for i, s in self.index.search.dense(qv, fetch, where).items()], 0.0
         if mode == "lexical":
-            lexical = self.index.search.lexical(analyze_query(query), fetch, where).top
+            lexical = self.index.search.lexical(lexical_query(query), fetch, where).top
             return [Scored(i, s, 0.0, s) for i, s in lexical.items()], 0.0
         pool = self.candidates(query, qv, fetch, where)
         if pool.confidence is None:
@@ -194,12 +206,12 @@ class Retriever:
         (what fusion works on; bench/fusion_study.py tries other fusions on the same pools)."""
         search = self.index.search
         dense = search.dense(qv, fetch, where)
-        hits = search.lexical(analyze_query(query), fetch, where)
+        hits = search.lexical(lexical_query(query), fetch, where)
         lexical = hits.top
         if not lexical:
             return Candidates(list(dense), np.array(list(dense.values()), dtype=np.float32),
                               np.zeros(len(dense), np.float32), None, 1.0)
-        confidence = self.lexical_confidence(analyze_query(query, bigrams=False), next(iter(lexical)))
+        confidence = self.lexical_confidence(lexical_query(query, bigrams=False), next(iter(lexical)))
         discount = ENGLISH_LEXICAL_DISCOUNT if detect_language(query) == "en" else 1.0
         ids = list(dict.fromkeys([*dense, *lexical]))
         d = np.array([dense.get(c, np.nan) for c in ids], dtype=np.float32)
@@ -210,7 +222,7 @@ class Retriever:
         unscored = np.isnan(lx)
         if unscored.any():
             lx[unscored] = hits.score_of([c for c, m in zip(ids, unscored) if m])
-        return Candidates(ids, d, lx, confidence, self.dense_weight(query, confidence), discount)
+        return Candidates(ids, d, lx, confidence, self.dense_weight(query), discount)
 
     def _prefer_recent(self, ranked: list[Scored]) -> list[Scored]:
         newest = self.index.db.newest_date()
@@ -231,12 +243,8 @@ class Retriever:
         return sorted(boosted, key=lambda s: -s.score)
 
     @staticmethod
-    def dense_weight(query: str, confidence: float) -> float:
-        if not is_unaccented(query):
-            return 1.0
-        if restores(query):
-            return 1.0 - RESTORED_DENSE_DISCOUNT
-        return 1.0 - UNACCENTED_DENSE_DISCOUNT * confidence
+    def dense_weight(query: str) -> float:
+        return 1.0 - RESTORED_DENSE_DISCOUNT if restores(query) else 1.0
 
     def lexical_confidence(self, tokens: list[str], chunk_id: int) -> float:
         chunk = self.index.db.chunks([chunk_id]).get(chunk_id)

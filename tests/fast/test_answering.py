@@ -258,6 +258,20 @@ def test_a_number_question_marks_the_sentence_holding_a_new_number(shared_qa):
     assert number.score > plain.score
 
 
+def test_a_follow_ups_sentences_from_the_subject_article_count_a_little_more(shared_qa):
+    answerer = ExtractiveAnswerer(shared_qa.embedder, shared_qa.index().lexical)
+    texts = ["Ông ấy yêu cầu các sở lên kế hoạch.", "Đồng chí Phó chủ nhiệm yêu cầu đơn vị tập trung."]
+    # The subject is the article of the first passage retrieved with the conversation's subject.
+    cands = [Candidate(3, "stranger", 0, len(texts[0]), texts[0], ""), Candidate(0, "subject", 0, len(texts[1]), texts[1], "")]
+    qv = shared_qa.embedder.encode_queries(["Ông ấy yêu cầu đơn vị làm gì?"])[0]
+    followup = answerer.score("Ông ấy yêu cầu đơn vị làm gì?", qv, cands, ("Đại tá An? Ông ấy yêu cầu gì?", qv), lang="vi")
+    assert {s.candidate.article_id for s in followup if s.on_subject} == {"subject"}
+    alone = answerer.score("Ông ấy yêu cầu đơn vị làm gì?", qv, cands, lang="vi")
+    assert not any(s.on_subject for s in alone)  # a question on its own has no subject to prefer
+    plain = scored(0.90)
+    assert replace(scored(0.88), on_subject=True).score > plain.score > replace(scored(0.86), on_subject=True).score
+
+
 def test_a_follow_up_is_measured_with_its_subject(shared_qa):
     lexical = shared_qa.index().lexical
     ranked, retrieval = [scored(0.9)], Retrieval([], 0.1)

@@ -13,6 +13,8 @@ from assistant.followup import (
     refers_back,
     retrieval_query,
 )
+from assistant.records import Hit
+from assistant.service import merge_follow_up_hits
 from tests.fast.fakes import LU_LUT, SU_DOAN, TRUONG
 
 ABOUT_AN = "Đại tá Nguyễn Văn An chủ trì hội nghị gì?"
@@ -63,6 +65,19 @@ def test_the_conversation_subject_decides_which_award_is_quoted(shared_qa):
         assert ans.found and ans.hits[0].article_id == subject and ans.citations[0].article_id == subject
         first_line = ans.answer.splitlines()[0]
         assert fact in first_line and other not in first_line
+
+
+def test_a_follow_ups_passages_join_their_articles_in_the_order_found():
+    def hit(chunk_id: int, article_id: str) -> Hit:
+        return Hit(article_id=article_id, title="", date="", url="", source="", text="", score=0.0,
+                   chunk_id=chunk_id, position=0, start=0, end=1)
+
+    with_subject = [hit(1, "subject"), hit(2, "subject"), hit(3, "stranger")]
+    alone = [hit(9, "other"), hit(3, "stranger"), hit(7, "subject")]
+    merged = merge_follow_up_hits(with_subject, alone)
+    # The subject's passage found by the message alone ranks with the subject, not after strangers.
+    assert [h.chunk_id for h in merged] == [1, 2, 7, 3, 9]
+    assert merge_follow_up_hits(with_subject, []) == with_subject
 
 
 def test_a_new_subject_does_not_carry_the_old_one(shared_qa):

@@ -14,14 +14,15 @@ from assistant.retrieval import (
     RECENCY_HALF_LIFE_DAYS,
     RECENCY_WEIGHT,
     RESTORED_DENSE_DISCOUNT,
-    UNACCENTED_DENSE_DISCOUNT,
     Candidates,
     Retriever,
     SearchFilters,
     SearchRequest,
     fuse,
+    lexical_query,
 )
 from assistant.service import NewsQA
+from index.lexical import analyze_query
 from index.textnorm import words
 from tests.fast.fakes import ARTICLES, BONG_DA, HOA_SEN, HOA_SEN_COPY, LU_LUT, METRO, TRUONG
 
@@ -47,14 +48,13 @@ def test_a_confident_lexical_match_overtakes_and_the_english_discount_takes_it_b
     assert np.allclose(fuse(pool(1.0, dense_weight=0.5)) - fuse(pool(1.0)), [-0.5, -0.1, 0.0], atol=1e-5)
 
 
-@pytest.mark.parametrize("query,confidence,weight", [
-    ("Hợp tác xã Hoa Sen", 0.2, 1.0),  # accented: the dense side keeps its full weight
-    ("hop tac xa hoa sen", 0.2, 1.0 - RESTORED_DENSE_DISCOUNT),  # unaccented Vietnamese: restored, discounted
-    ("what about the metro line", 0.2, 1.0 - UNACCENTED_DENSE_DISCOUNT * 0.2),  # English: by lexical confidence
-    ("what about the metro line", 1.0, 1.0 - UNACCENTED_DENSE_DISCOUNT),
+@pytest.mark.parametrize("query,weight", [
+    ("Hợp tác xã Hoa Sen", 1.0),  # accented: the dense side keeps its full weight
+    ("hop tac xa hoa sen", 1.0 - RESTORED_DENSE_DISCOUNT),  # unaccented Vietnamese: restored, discounted
+    ("what about the Hanoi metro line", 1.0),  # English: the model reads it as typed
 ])
-def test_dense_weight_by_the_form_of_the_question(query, confidence, weight):
-    assert Retriever.dense_weight(query, confidence) == pytest.approx(weight)
+def test_dense_weight_by_the_form_of_the_question(query, weight):
+    assert Retriever.dense_weight(query) == pytest.approx(weight)
 
 
 # -- against a small index ----------------------------------------------------------------------
@@ -69,10 +69,24 @@ def test_lexical_confidence_is_the_share_of_the_question_found_in_the_best_passa
     assert retriever.retrieve(SearchRequest("Quảng Bình sơ tán")).confidence == pytest.approx(1.0)
     half = retriever.retrieve(SearchRequest("Quảng Bình sơ tán cà phê Đà Lạt")).confidence
     assert 0.0 < half < 1.0
-    question = "How many stations does the metro line have?"
+    question = "What did Colonel Nguyễn Văn An award?"
     english = retriever.candidates(question, retriever.encode([question])[0], 50)
     vietnamese = retriever.candidates("Quảng Bình sơ tán", retriever.encode(["Quảng Bình sơ tán"])[0], 50)
     assert english.lexical_discount == ENGLISH_LEXICAL_DISCOUNT and vietnamese.lexical_discount == 1.0
+
+
+def test_an_english_question_searches_the_lexical_side_by_its_names_and_numbers(retriever):
+    assert lexical_query("Đại tá Nguyễn Văn An trao giấy khen") == analyze_query("Đại tá Nguyễn Văn An trao giấy khen")
+    assert lexical_query("Who did Colonel Nguyễn Văn An award in 2023?", bigrams=False) == [
+        "colonel", "nguyễn", "văn", "an", "2023"]
+    # No anchor: no lexical side at all, so the ranking is the dense one (English words in some
+    # English-titled passage would otherwise pull it there).
+    question = "How many stations does the metro line have?"
+    qv = retriever.encode([question])[0]
+    assert lexical_query(question) == []
+    found = retriever.retrieve(SearchRequest(question), qv)
+    assert found.confidence == 0.0
+    assert [h.chunk_id for h in found.hits] == [h.chunk_id for h in retriever.search(SearchRequest(question, mode="dense"), qv)]
 
 
 def test_unaccented_questions_are_embedded_with_the_corpus_diacritics(retriever):
