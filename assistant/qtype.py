@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-from index.textnorm import fold_diacritics
+from index.textnorm import fold_diacritics, is_english_word
 
 
 class Kind(Enum):
@@ -68,13 +68,29 @@ def numbers_in(text: str) -> list[str]:
     return _DIGITS.findall(text)
 
 
+def anchor_runs(text: str) -> list[list[str]]:
+    """The words of a question in another language that Vietnamese text can hold as written — names,
+    numbers, words with Vietnamese diacritics — in runs of words adjacent in the question ("What tasks
+    did Colonel Lương Thanh Bình assign in 2022?" -> [Colonel, Lương, Thanh, Bình], [2022]): a pair of
+    words from two runs is no phrase of it. A sentence's first word is a name unless it is a common
+    English word ("Luong Thanh Binh: what …", not "What …")."""
+    runs: list[list[str]] = []
+    for sentence in _SENTENCE_END.split(text):
+        run: list[str] = []
+        for i, w in enumerate(_WORD.findall(sentence)):
+            name = w[0].isupper() and (i > 0 or not is_english_word(w))
+            if name or fold_diacritics(w) != w or any(ch.isdigit() for ch in w):
+                run.append(w)
+            elif run:
+                runs.append(run)
+                run = []
+        if run:
+            runs.append(run)
+    return runs
+
+
 def anchor_words(text: str) -> list[str]:
-    """The words of a question in another language that Vietnamese text can hold as written: names,
-    numbers, words with Vietnamese diacritics ("What tasks did Colonel Lương Thanh Bình assign?" ->
-    Colonel, Lương, Thanh, Bình), in order."""
-    named = {w.lower() for w in named_words(text)}
-    return [w for w in _WORD.findall(text)
-            if w.lower() in named or fold_diacritics(w) != w or any(ch.isdigit() for ch in w)]
+    return [w for run in anchor_runs(text) for w in run]
 
 
 def _names(text: str) -> set[str]:

@@ -4,7 +4,7 @@ Fusion: both score lists are min-max normalized over the union of candidates, an
 side is weighted by its confidence — the share of the query's IDF mass that the best lexical
 passage actually contains: a question whose rare words all appear in one passage gets the full
 lexical weight, one whose words are scattered little. An English question over Vietnamese articles
-is searched lexically by its names and numbers only (`lexical_query`), at half weight."""
+is searched lexically by its names, numbers and Vietnamese words only (`lexical_query`), at half weight."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.qtype import anchor_words
+from assistant.qtype import anchor_runs
 from assistant.records import Hit
 from index.embedder import Embedder
 from index.lexical import analyze_query, is_unaccented
@@ -27,13 +27,14 @@ FUSION_LEXICAL_WEIGHT = 1.0
 # So an unaccented question that is not English is embedded with its diacritics restored from the
 # corpus (index/accents.py: dense 25 -> 81), and, restoration being imperfect, its dense side
 # weighs a little less. An English question is embedded as typed, the model reading English well:
-# its dense side keeps its full weight (its lexical side reads only its names and numbers, which
-# may all be found in an unrelated article).
+# its dense side keeps its full weight (its lexical side reads only its names, numbers and Vietnamese
+# words, which may all be found in an unrelated article).
 RESTORED_DENSE_DISCOUNT = 0.3
 # An English question shares only names and numbers with Vietnamese text, and in a large index those
 # match unrelated articles: its lexical side counts half. XQuAD English tune questions searched by their
 # anchors (lexical_query), hybrid P@1 / gold in the top 5 at 34,955 articles: 60.1 / 80.4 at full
-# weight, 61.9 / 81.0 at half, 62.5 / 81.0 at 0.3; at 5,085: 67.3 / 86.3 at half, 67.9 / 85.7 at 0.3.
+# weight, 61.9 / 81.0 at half, 62.5 / 81.0 at 0.3; at 5,085: 67.3 / 86.3 at half, 67.9 / 85.7 at 0.3
+# (anchors then paired across gaps too; paired with neighbours only, at half: 61.3 / 81.0 and 67.3 / 86.3).
 ENGLISH_LEXICAL_DISCOUNT = 0.5
 
 
@@ -46,12 +47,18 @@ RECENCY_HALF_LIFE_DAYS = 30.0
 def lexical_query(query: str, bigrams: bool = True) -> list[str]:
     """What BM25 reads of a query. An English question's own words are not in Vietnamese text, and
     where they are (an English title, a brand) they point at the wrong article: it searches by its
-    anchors (names, numbers, Vietnamese words). XQuAD English tune questions, hybrid P@1 / gold in the
-    top 5 passages: 58.9 / 79.2 -> 61.9 / 81.0 at 34,955 articles, 67.3 / 85.1 -> 67.3 / 86.3 at 5,085
-    (bench/answers.py's indexes); a question with no anchor is ranked by the dense side alone."""
+    anchors (names, numbers, words with Vietnamese diacritics), paired only with their neighbours.
+    XQuAD English tune questions, hybrid P@1 / gold in the top 5 passages: 58.9 / 79.2 -> 61.3 / 81.0
+    at 34,955 articles, 67.3 / 85.1 -> 67.3 / 86.3 at 5,085 (bench/answers.py's indexes; docs/answers.md
+    has the held split too). A question with no anchor is ranked by the dense side alone, unless it was
+    typed all in lowercase ("what position does luong thanh binh hold"), where names cannot be told
+    from words: then all its words are searched, as before."""
     if detect_language(query) != "en":
         return analyze_query(query, bigrams)
-    return analyze_query(" ".join(anchor_words(query)), bigrams)
+    runs = anchor_runs(query)
+    if not runs and query == query.lower():
+        return analyze_query(query, bigrams)
+    return list(dict.fromkeys(tok for run in runs for tok in analyze_query(" ".join(run), bigrams)))
 
 
 def restores(query: str) -> bool:

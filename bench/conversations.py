@@ -5,7 +5,8 @@ real service against bench/answers.py's indexes (bundled corpus + XQuAD paragrap
 A turn about the seed article passes when it is answered, its first citation is the seed article and
 the answer holds the turn's expected string ("answers", as written in the article);
 a turn naming a period (no expected article) passes when it is answered and says which period was
-applied or what the index holds. Conversations: bench/data/conversations.jsonl (written for this
+applied or what the index holds (a refusal that says so is printed as "refused, period said" and does
+not pass). Conversations: bench/data/conversations.jsonl (written for this
 project; the follow-up merge was mended on "conference, vi" at 5,085 articles, the rest were not tuned on).
 
 Usage:

@@ -5,7 +5,8 @@ embedded once; an English question's content words get their nearest terms (cosi
 --top per word) as extra BM25 tokens. Prints a few words' nearest terms, then English retrieval on
 bench/answers.py's index: gold article at rank 1 / in the top 5, for
 
-- base:      the product as it is (the English question's own tokens, lexical side at half weight);
+- base:      every word of the English question, as the product searched it before it searched by the
+             question's anchors (lexical side at half weight);
 - expanded:  base tokens + the lexicon's terms;
 - anchored:  only the tokens Vietnamese text can hold (numbers, words with diacritics, capitalized
              names) + the lexicon's terms.
@@ -127,7 +128,8 @@ def main() -> None:
           f"top {args.top} terms per word at cosine >= {args.threshold}")
     print("| variant | gold at rank 1 | gold in top 5 |\n|---|---|---|")
     for variant in ("base", "expanded", "anchored"):
-        retrieval_module.analyze_query = analysis(variant, lexicon)
+        # The retriever's lexical query (the product's own reads the anchors of an English question).
+        retrieval_module.lexical_query = analysis(variant, lexicon)
         at1 = at5 = 0
         for case, vector in zip(items, vectors):
             found = [h.article_id for h in retriever.search(SearchRequest(case.question, 5, 2), vector)]

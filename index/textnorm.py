@@ -54,6 +54,11 @@ def _has_vi_marks(token: str) -> bool:
     return any(ch in _VI_LETTERS for ch in token) or any(ch in _VI_TONES for ch in decomposed)
 
 
+def is_english_word(token: str) -> bool:
+    """One of the common English words language detection counts ("what", "the", "did" …)."""
+    return token.lower() in _EN_WORDS
+
+
 def detect_language(text: str, default: str = "other") -> str:
     """'vi', 'en' or `default` (other scripts, or no evidence) — enough to answer in the
     user's language. Capitalized words are names ("Lương Thanh Bình" in an English question)

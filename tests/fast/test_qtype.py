@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.qtype import Kind, anchor_words, asked_kind, holds_kind, named_words
+from assistant.qtype import Kind, anchor_runs, anchor_words, asked_kind, holds_kind, named_words
 
 
 @pytest.mark.parametrize("question,kind", [
@@ -50,3 +50,10 @@ def test_anchor_words_are_what_vietnamese_text_can_hold_of_an_english_question()
     assert anchor_words("How many people lived in Warsaw in 1944?") == ["Warsaw", "1944"]
     assert anchor_words("when did the trận lũ happen") == ["trận", "lũ"]  # a Vietnamese word, lowercase
     assert anchor_words("what is the capital") == []
+
+
+def test_anchor_runs_are_the_anchors_adjacent_in_the_question():
+    assert anchor_runs("Who met Nguyễn Văn An in Hà Nội in 2022?") == [["Nguyễn", "Văn", "An"], ["Hà", "Nội"], ["2022"]]
+    # A sentence's first word is a name unless it is a common English word.
+    assert anchor_runs("Luong Thanh Binh: what position does he hold?") == [["Luong", "Thanh", "Binh"]]
+    assert anchor_runs("What position does he hold?") == []

@@ -77,8 +77,15 @@ def test_lexical_confidence_is_the_share_of_the_question_found_in_the_best_passa
 
 def test_an_english_question_searches_the_lexical_side_by_its_names_and_numbers(retriever):
     assert lexical_query("Đại tá Nguyễn Văn An trao giấy khen") == analyze_query("Đại tá Nguyễn Văn An trao giấy khen")
+    # (a run typed without diacritics is searched in its folded form, as any unaccented text)
     assert lexical_query("Who did Colonel Nguyễn Văn An award in 2023?", bigrams=False) == [
-        "colonel", "nguyễn", "văn", "an", "2023"]
+        "colonel", "nguyễn", "văn", "an", "~2023"]
+    # Pairs only of neighbours: "an_hà" (a place name of its own) is no phrase of this question.
+    assert "an_hà" not in lexical_query("Who met Nguyễn Văn An in Hà Nội?") and "hà_nội" in lexical_query(
+        "Who met Nguyễn Văn An in Hà Nội?")
+    # Typed all in lowercase, names cannot be told from words: every word is searched, as for Vietnamese.
+    assert lexical_query("what position does luong thanh binh hold") == analyze_query(
+        "what position does luong thanh binh hold")
     # No anchor: no lexical side at all, so the ranking is the dense one (English words in some
     # English-titled passage would otherwise pull it there).
     question = "How many stations does the metro line have?"
