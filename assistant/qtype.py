@@ -89,10 +89,6 @@ def anchor_runs(text: str) -> list[list[str]]:
     return runs
 
 
-def anchor_words(text: str) -> list[str]:
-    return [w for run in anchor_runs(text) for w in run]
-
-
 def _names(text: str) -> set[str]:
     return {fold_diacritics(w).lower() for w in named_words(text) if not w[0].isdigit()}
 
