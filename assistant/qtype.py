@@ -64,10 +64,6 @@ def named_words(text: str) -> list[str]:
     return out
 
 
-def numbers_in(text: str) -> list[str]:
-    return _DIGITS.findall(text)
-
-
 def anchor_runs(text: str) -> list[list[str]]:
     """The words of a question in another language that Vietnamese text can hold as written — names,
     numbers, words with Vietnamese diacritics — in runs of words adjacent in the question ("What tasks
@@ -96,7 +92,7 @@ def _names(text: str) -> set[str]:
 def holds_kind(kind: Kind | None, question: str, sentence: str) -> bool:
     """Whether `sentence` holds a new thing of the asked kind: a number, or a name, the question lacks."""
     if kind is Kind.NUMBER:
-        return bool(set(numbers_in(sentence)) - set(numbers_in(question)))
+        return bool(set(_DIGITS.findall(sentence)) - set(_DIGITS.findall(question)))
     if kind is Kind.NAME:
         known = {fold_diacritics(w).lower() for w in _WORD.findall(question)}
         return bool(_names(sentence) - known)
