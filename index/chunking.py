@@ -12,6 +12,12 @@ from index.corpus import Article
 # Paragraph, line, sentence, clause, word: the order in which Vietnamese prose may be cut.
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "… ", "; ", ": ", ", ", " ", ""]
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’)]*\s+(?=[\"“‘(]?[A-ZÀ-Ỹ0-9Đ])|\n+")
+# A period after these is an abbreviation before a name, not a sentence's end ("TP. Hà Nội", "PGS. Lê
+# An", "Q. Hoàn Kiếm", "St. Johns"): split there, an answer quoted "… trên địa bàn TP." and cited the
+# rest as another sentence.
+_ABBREVIATIONS = frozenset(
+    "TP TX TT Q P H ThS TS PGS GS BS KS NSƯT NSND Mr Mrs Ms Dr St Prof Gen Col Lt Sgt Capt Mt".split())
+_LAST_WORD = re.compile(r"(?:^|(?<=[\s(\"“]))([^\s(\"“]+)\.$")
 
 
 @dataclass(frozen=True)
@@ -56,11 +62,31 @@ def chunk_article(article: Article, splitter: RecursiveCharacterTextSplitter) ->
     return chunks
 
 
+def _abbreviated(text: str, period: int) -> bool:
+    """Whether the period ending at `period` closes an abbreviation or an initial inside a name:
+    "George W. Bush", "doanh nhân M. Theo Kearney" (after a name, or before two capitalized words),
+    but not "độ C. Tuy vậy"."""
+    before = text[max(0, period - 40) : period]
+    word = _LAST_WORD.search(before)
+    if not word:
+        return False
+    last = word.group(1)
+    if last.rsplit(".", 1)[-1] in _ABBREVIATIONS:  # "PGS.TS." too
+        return True
+    if len(last) != 1 or not last.isupper():
+        return False
+    previous = before[: word.start(1)].split()
+    after = text[period : period + 80].split()[:2]
+    return (bool(previous) and previous[-1][0].isupper()) or (len(after) == 2 and all(w[0].isupper() for w in after))
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """(start, end) character spans of the sentences of `text`."""
     spans = []
     start = 0
     for m in _SENTENCE_END.finditer(text):
+        if not m.group().startswith("\n") and _abbreviated(text, m.start()):
+            continue
         if text[start : m.start()].strip():
             spans.append((start, m.start()))
         start = m.end()

@@ -58,6 +58,16 @@ def test_sentence_splitting_keeps_dates_and_numbers_whole():
         "Ngày 29/11/2007, nghị quyết 382 được ban hành.", "Giá tăng 3.5% so với năm trước!", "Ai trả lời?"]
 
 
+@pytest.mark.parametrize("text, sentences", [
+    ("Trên địa bàn TP. Hà Nội, PGS.TS. Lê An nói. Nhiệt độ -71 độ C. Tuy vậy, trời nóng.",
+     ["Trên địa bàn TP. Hà Nội, PGS.TS. Lê An nói.", "Nhiệt độ -71 độ C.", "Tuy vậy, trời nóng."]),
+    ("Đại lộ mang tên doanh nhân M. Theo Kearney. Ông George W. Bush đến (Q. Hoàn Kiếm). Sông St. Johns chảy qua.",
+     ["Đại lộ mang tên doanh nhân M. Theo Kearney.", "Ông George W. Bush đến (Q. Hoàn Kiếm).", "Sông St. Johns chảy qua."]),
+])
+def test_sentence_splitting_keeps_abbreviations_and_initials_inside_names(text, sentences):
+    assert [text[a:b] for a, b in split_sentences(text)] == sentences
+
+
 def test_index_built_with_another_model_is_refused(built):
     settings, _ = built
     with pytest.raises(IndexMismatchError) as err:
