@@ -22,13 +22,14 @@ import numpy as np
 
 from assistant.errors import InputError
 from assistant.messages import t
-from assistant.qtype import Kind, asked_kind, holds_kind, named_words
+from assistant.qtype import Kind, anchor_runs, asked_kind, holds_kind, named_words
 from assistant.records import Citation, Hit
 from assistant.retrieval import Retrieval
 from index.chunking import split_sentences
 from index.corpus import Article
 from index.embedder import Embedder
 from index.lexical import LexicalIndex, analyze_query, is_unaccented
+from index.textnorm import fold_diacritics
 
 # How far past a passage's end a sentence may start and still be considered.
 LOOKAHEAD_CHARS = 400
@@ -70,6 +71,14 @@ STRONG_DENSE = 0.88
 MIN_GAP = 0.045
 ANSWER_MARGIN = 0.04
 DUPLICATE_COSINE = 0.92
+# A request for news ("tin tức về giá xăng") is answered by the articles about its topic, each by its title
+# and its passage's first sentence: the quote that best "answers" a topic mixes several stories (at 34,955
+# articles "tin tức về giá xăng" quoted an aluminium export beside a petrol price). An article is listed
+# when its title and passage hold this share of the topic's IDF mass, and of its syllable pairs.
+DIGEST_ARTICLES = 5
+DIGEST_MIN_COVER = 0.75
+DIGEST_MIN_PHRASES = 0.5
+LEAD_CHARS = 240
 
 
 @dataclass(frozen=True)
@@ -192,6 +201,14 @@ def load_gate(choice: str) -> GateModel | None:
     if not key.endswith(".json"):
         raise InputError("answer_gate_choice", value=choice)
     return GateModel.load(Path(choice.strip()).expanduser())
+
+
+def vietnamese_words(run: list[str]) -> list[str]:
+    """What Vietnamese text writes as an English question's run of anchors does: a Vietnamese name from
+    its first word with diacritics on ("Colonel Lương Thanh Bình" -> Lương Thanh Bình), else its
+    numbers ("Division 346" -> 346; "Division" or "Hanoi" may be in no passage, or in any English one)."""
+    marked = [i for i, w in enumerate(run) if fold_diacritics(w) != w]
+    return run[marked[0]:] if marked else [w for w in run if any(ch.isdigit() for ch in w)]
 
 
 def question_pairs(text: str) -> list[str]:
@@ -398,9 +415,47 @@ class ExtractiveAnswerer:
         p = self.gate_model.probability(features)
         return Gate(features, p, p >= self.gate_model.threshold and (rule or not unresolved), article)
 
+    def digest(self, topic: str, lang: str, hits: list[Hit], articles: dict[str, Article]) -> Extract | None:
+        """The articles about a news request's topic, or None when the topic cannot be matched word
+        for word (an English topic with no number or Vietnamese name: the quoting answer instead)."""
+        if lang == "en":
+            runs = [" ".join(vietnamese_words(run)) for run in anchor_runs(topic)]
+            tokens = analyze_query(" ".join(runs), bigrams=False)
+            pairs = list(dict.fromkeys(p for run in runs for p in question_pairs(run)))
+        else:
+            tokens, pairs = analyze_query(topic, bigrams=False), question_pairs(topic)
+        if not tokens:
+            return None
+        citations: list[Citation] = []
+        lines: list[str] = []
+        seen: set[str] = set()
+        for hit in hits:
+            if hit.article_id in seen or hit.article_id not in articles or len(citations) >= DIGEST_ARTICLES:
+                continue
+            seen.add(hit.article_id)
+            about = f"{hit.title}\n{hit.text}"
+            if self.lexical.coverage(tokens, about) < DIGEST_MIN_COVER or (
+                    pairs and self.lexical.coverage(pairs, about, bigrams=True) < DIGEST_MIN_PHRASES):
+                continue
+            # The passage's sentence most about the topic (the first of equals) says why it is listed.
+            sentences = [hit.text[a:b] for a, b in split_sentences(hit.text)] or [hit.text]
+            lead = max(sentences, key=lambda x: self.lexical.coverage(tokens, x))
+            if len(lead) > LEAD_CHARS:
+                lead = lead[:LEAD_CHARS].rsplit(" ", 1)[0] + " …"
+            citations.append(hit.cite(len(citations) + 1))
+            lines.append(f"{hit.title}: {lead} [{len(citations)}]" if hit.title else f"{lead} [{len(citations)}]")
+        if not citations:
+            return Extract(t("not_found", lang), [], False, None)
+        return Extract(t("digest_intro", lang) + "\n" + "\n".join(lines), citations, True, None)
+
     def answer(self, question: str, question_vector: np.ndarray, lang: str, hits: list[Hit],
                articles: dict[str, Article], retrieval: Retrieval | None = None,
-               followup: tuple[str, np.ndarray] | None = None, unresolved: bool = False) -> Extract:
+               followup: tuple[str, np.ndarray] | None = None, unresolved: bool = False,
+               topic: str | None = None) -> Extract:
+        """`topic`: the message is a request for news on it (see assistant.qtype.news_topic)."""
+        listed = self.digest(topic, lang, hits, articles) if topic else None
+        if listed is not None:
+            return listed
         ranked = self.score(question, question_vector, self.candidates(hits, articles), followup, lang=lang)
         if not ranked:
             return Extract(t("not_found", lang), [], False, None)

@@ -41,6 +41,13 @@ _FOLDED = {kind: _pattern(fold_diacritics(x) for x in p if x not in _FOLDS_TO_EN
 # "AI" (artificial intelligence), "Ai Cập" (Egypt; not "ai cập nhật", who updated) and "WHO" (the World
 # Health Organization) are not the question words "ai" / "who".
 _NOT_WHO = re.compile(r"\bAI\b|\bWHO\b|\bA[iI] C(?:ập|ẬP|ap|AP)\b")
+# A request for the news on a topic rather than a question ("Tin tức về giá xăng", "cho tôi xem các bài
+# viết về bão", "news about floods"): matched at the start of the folded, lowercased message.
+_NEWS_REQUEST = re.compile(
+    r"\s*(?:(?:cho|giup)\s+(?:toi|minh|em)\s+(?:xem|doc|biet|tim)?\s*|(?:xem|tim|doc)\s+|"
+    r"(?:show|give|get|find)\s+me\s+|any\s+|what\s+is\s+)?(?:cac\s+|nhung\s+|the\s+)?"
+    r"(?:tin\s+tuc|tin\s+moi(?:\s+nhat)?|ban\s+tin|tin(?!\s+(?:rang|tuong|cay|nhan|hoc|dung)(?!\w))|bai\s+bao|bai\s+viet|latest\s+news|news|headlines|"
+    r"(?:news\s+)?articles|(?:news\s+)?stories)(?!\w)(?:\s+moi\s+nhat)?\s*(?:ve|on|about|of|:)?(?!\w)\s*")
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
@@ -52,6 +59,18 @@ def asked_kind(question: str) -> Kind | None:
     patterns = _FOLDED if fold_diacritics(text) == text else _ACCENTED
     found = [(m.start(), kind) for kind, p in patterns.items() if (m := p.search(text))]
     return min(found, key=lambda x: x[0])[1] if found else None
+
+
+def news_topic(text: str, period: str = "") -> str | None:
+    """The topic of a request for news ("Tin tức tuần trước về giá xăng", period "tuần trước" ->
+    "giá xăng"), or None for a question or any other message. `period`: the date expression the
+    message names, which is a filter, not part of the topic."""
+    if period:
+        text = re.sub(r"\s+", " ", re.sub(re.escape(period), " ", text, flags=re.IGNORECASE))
+    folded = fold_diacritics(text).lower()  # one character for one: positions hold in `text`
+    m = _NEWS_REQUEST.match(folded)
+    topic = text[m.end():].strip(" ?.!") if m else ""
+    return topic or None
 
 
 def named_words(text: str) -> list[str]:

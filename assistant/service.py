@@ -18,6 +18,7 @@ from assistant.followup import refers_back, retrieval_query
 from assistant.llm import LLMAnswerer, LLMError, cited, clean_markers
 from assistant.llm import configured as llm_configured
 from assistant.messages import t
+from assistant.qtype import news_topic
 from assistant.records import Answer, Citation, Hit
 from assistant.request import AskRequest
 from assistant.retrieval import Retrieval, Retriever, SearchFilters, SearchRequest
@@ -74,7 +75,13 @@ class _Prepared:
     def extractive(self):
         q = self.question
         return self.answerer.answer(q.text, self.question_vector, q.lang, self.hits, self.articles, self.retrieval,
-                                    self.followup, self.unresolved)
+                                    self.followup, self.unresolved, self.topic)
+
+    @property
+    def topic(self) -> str | None:
+        """What a request for news is about (a follow-up is answered as a question)."""
+        period = self.question.period
+        return None if self.followup else news_topic(self.question.text, period.expression if period else "")
 
 
 @dataclass(frozen=True)

@@ -178,3 +178,13 @@ def test_the_fitted_gate_decides_by_default_and_a_bad_file_is_a_clear_error(qa, 
     bad.write_text("{}", encoding="utf-8")
     with pytest.raises(InputError, match="NEWSQA_ANSWER_GATE"):
         NewsQA(qa.settings.with_(answer_gate=str(bad)), embedder=qa.embedder)
+
+
+@pytest.mark.parametrize("message, lang", [("Tin tức về Sư đoàn 346", "vi"), ("tin tuc ve su doan 346", "vi"),
+                                           ("News about Division 346", "en")])
+def test_a_request_for_news_lists_the_seed_by_its_title(qa, message, lang):
+    ans = qa.ask(message)
+    assert ans.found and ans.language == lang, ans.answer
+    first = ans.answer.splitlines()[1]
+    assert ans.citations[0].article_id == SEED_ID and first.startswith(ans.citations[0].title + ": ")
+    assert "346" in first and first.endswith("[1]")

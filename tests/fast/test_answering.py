@@ -336,3 +336,31 @@ def test_phrase_cover_counts_the_questions_phrases_not_its_scattered_words(share
         "nhà_máy", "máy_công", "công_suất", "suất_bao", "bao_nhiêu", "ông_ấy", "ấy_nói", "nói_gì"]
     assert question_pairs("nha may? cong suat") == ["~nha_may", "~cong_suat"]
     assert question_pairs("") == [] and question_pairs("covid_19?") == []
+
+
+# -- requests for news: the articles on the topic, not a quote --------------------------------
+
+
+def test_a_news_request_lists_the_articles_on_its_topic_by_title(shared_qa):
+    ans = shared_qa.ask("Tin tức về vải thiều sấy")
+    assert ans.found and ans.answer.startswith(t("digest_intro", "vi"))
+    lines = ans.answer.splitlines()[1:]
+    cited = {c.n: c for c in ans.citations}
+    assert {c.article_id for c in ans.citations} <= {HOA_SEN, HOA_SEN_COPY} and ans.citations
+    for line in lines:  # each line: the article's title, its sentence most about the topic, its marker
+        n = int(line.rsplit("[", 1)[1].rstrip("]"))
+        assert line.startswith(cited[n].title + ": ") and "vải thiều" in line
+    assert len(lines) == len(ans.citations)
+
+
+def test_a_news_request_on_an_absent_topic_is_refused_and_a_question_still_quotes(shared_qa):
+    assert not shared_qa.ask("Tin tức về giải cờ vua ở Budapest").found
+    ans = shared_qa.ask(HOA_SEN_QUESTION)
+    assert ans.found and not ans.answer.startswith(t("digest_intro", "vi"))
+
+
+def test_a_news_request_naming_a_period_lists_the_topic_outside_it_and_says_so(shared_qa):
+    # "tuần trước" became the date filter (no article of the fake corpus is that recent), not a topic word.
+    ans = shared_qa.ask("Tin tức tuần trước về vải thiều sấy")
+    assert ans.found and "tuần trước" in ans.notice
+    assert ans.answer.startswith(t("digest_intro", "vi")) and ans.citations[0].article_id in {HOA_SEN, HOA_SEN_COPY}

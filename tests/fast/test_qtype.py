@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.qtype import Kind, anchor_runs, asked_kind, holds_kind, named_words
+from assistant.qtype import Kind, anchor_runs, asked_kind, holds_kind, named_words, news_topic
 
 
 @pytest.mark.parametrize("question,kind", [
@@ -57,3 +57,26 @@ def test_anchor_runs_are_the_anchors_adjacent_in_the_question():
     # A sentence's first word is a name unless it is a common English word.
     assert anchor_runs("Luong Thanh Binh: what position does he hold?") == [["Luong", "Thanh", "Binh"]]
     assert anchor_runs("What position does he hold?") == []
+
+
+@pytest.mark.parametrize("message, topic", [
+    ("Tin tức tuần trước về giá xăng", "tuần trước về giá xăng"),
+    ("tin tuc ve gia xang?", "gia xang"),
+    ("Cho tôi xem các bài viết về bão Yagi", "bão Yagi"),
+    ("Latest news on floods", "floods"),
+    ("news about Lương Thanh Bình", "Lương Thanh Bình"),
+    # Questions, and words that start like a request but are not one.
+    ("Giá xăng tuần trước tăng bao nhiêu?", None),
+    ("Tác giả nào đã viết điều đó trong bài viết của mình?", None),
+    ("Tin rằng ông ấy đúng không?", None),
+    ("Tin học là gì?", None),
+    ("Newsweek là tạp chí gì?", None),
+    ("Tin tức", None),
+])
+def test_a_request_for_news_is_told_from_a_question_by_its_opening(message, topic):
+    assert news_topic(message) == topic
+
+
+def test_the_period_a_news_request_names_is_not_part_of_its_topic():
+    assert news_topic("Tin tức tuần trước về giá xăng", "tuần trước") == "giá xăng"
+    assert news_topic("News last week about floods", "last week") == "floods"
