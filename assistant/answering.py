@@ -203,12 +203,15 @@ def load_gate(choice: str) -> GateModel | None:
     return GateModel.load(Path(choice.strip()).expanduser())
 
 
-def vietnamese_words(run: list[str]) -> list[str]:
+def vietnamese_words(run: list[str], known) -> list[str]:
     """What Vietnamese text writes as an English question's run of anchors does: a Vietnamese name from
-    its first word with diacritics on ("Colonel Lương Thanh Bình" -> Lương Thanh Bình), else its
-    numbers ("Division 346" -> 346; "Division" or "Hanoi" may be in no passage, or in any English one)."""
+    its first word with diacritics on ("Colonel Lương Thanh Bình" -> Lương Thanh Bình), a name every word
+    of which the index holds ("Donald Trump"), else its numbers ("Division 346" -> 346). `known(word)`:
+    whether the index holds the word."""
     marked = [i for i, w in enumerate(run) if fold_diacritics(w) != w]
-    return run[marked[0]:] if marked else [w for w in run if any(ch.isdigit() for ch in w)]
+    if marked:
+        return run[marked[0]:]
+    return run if all(known(w) for w in run) else [w for w in run if any(ch.isdigit() for ch in w)]
 
 
 def question_pairs(text: str) -> list[str]:
@@ -415,11 +418,14 @@ class ExtractiveAnswerer:
         p = self.gate_model.probability(features)
         return Gate(features, p, p >= self.gate_model.threshold and (rule or not unresolved), article)
 
+    def _known(self, word: str) -> bool:
+        return all(self.lexical.vocab.df(tok) > 0 for tok in analyze_query(word, bigrams=False))
+
     def digest(self, topic: str, lang: str, hits: list[Hit], articles: dict[str, Article]) -> Extract | None:
-        """The articles about a news request's topic, or None when the topic cannot be matched word
-        for word (an English topic with no number or Vietnamese name: the quoting answer instead)."""
+        """The articles about a news request's topic, or None when an English topic cannot be matched
+        word for word (no name or number of it in the index or in the passages): the quoting answer."""
         if lang == "en":
-            runs = [" ".join(vietnamese_words(run)) for run in anchor_runs(topic)]
+            runs = [" ".join(vietnamese_words(run, self._known)) for run in anchor_runs(topic)]
             tokens = analyze_query(" ".join(runs), bigrams=False)
             pairs = list(dict.fromkeys(p for run in runs for p in question_pairs(run)))
         else:
@@ -445,7 +451,9 @@ class ExtractiveAnswerer:
             citations.append(hit.cite(len(citations) + 1))
             lines.append(f"{hit.title}: {lead} [{len(citations)}]" if hit.title else f"{lead} [{len(citations)}]")
         if not citations:
-            return Extract(t("not_found", lang), [], False, None)
+            # An English topic is matched through its names and numbers only: with none found in the
+            # passages, the quoting answer (and its gate) decides instead.
+            return None if lang == "en" else Extract(t("not_found", lang), [], False, None)
         return Extract(t("digest_intro", lang) + "\n" + "\n".join(lines), citations, True, None)
 
     def answer(self, question: str, question_vector: np.ndarray, lang: str, hits: list[Hit],

@@ -52,6 +52,7 @@ class _Question:
     filters: SearchFilters
     period: DateRange | None = None
     notice: str = ""
+    topic: str | None = None  # a request for news: what it is about (assistant.qtype.news_topic)
 
 
 @dataclass
@@ -80,8 +81,7 @@ class _Prepared:
     @property
     def topic(self) -> str | None:
         """What a request for news is about (a follow-up is answered as a question)."""
-        period = self.question.period
-        return None if self.followup else news_topic(self.question.text, period.expression if period else "")
+        return None if self.followup else self.question.topic
 
 
 @dataclass(frozen=True)
@@ -254,14 +254,17 @@ class NewsQA:
             return question
         idx = self.index()
         query, standalone = self._retrieval_query(question.text, request.history, use_llm)
+        followup = query != question.text
+        # A request for news is searched by its topic: "tin tức" put a "Tin kinh tế" roundup first.
+        search = question.topic if question.topic and not followup else query
         retriever = Retriever(idx, self.embedder)
-        question_vector, query_vector = retriever.encode_pair(question.text, query)
-        retrieval, notice = self._retrieve(retriever, question, query, query_vector, question_vector,
-                                           self._k(request.k))
+        question_vector, query_vector = retriever.encode_pair(question.text, search)
+        retrieval, notice = self._retrieve(retriever, question, search, query_vector, question_vector,
+                                           self._k(request.k), followup)
         answerer = ExtractiveAnswerer(self.embedder, idx.lexical, self.settings.answer_sentences, self._sentences,
                                       self._gate)
         return _Prepared(question, question_vector, retrieval, idx.db.articles(h.article_id for h in retrieval.hits),
-                         answerer, notice, (query, query_vector) if query != question.text else None, standalone,
+                         answerer, notice, (query, query_vector) if followup else None, standalone,
                          query == question.text and refers_back(question.text))
 
     def _resolve_question(self, request: AskRequest) -> _Question | Answer:
@@ -276,13 +279,14 @@ class NewsQA:
             return Answer(text[:200], problem, lang, found=False, notice=problem)
         filters = request.filters
         if filters.date_from or filters.date_to:
-            return _Question(text, lang, filters)
+            return _Question(text, lang, filters, topic=news_topic(text))
         period = extract_date_range(text, request.now)
         if period is None:
-            return _Question(text, lang, filters)
+            return _Question(text, lang, filters, topic=news_topic(text))
         start, end = period.iso
         return _Question(text, lang, replace(filters, date_from=start, date_to=end), period,
-                         t("date_filter", lang, start=start, end=end, expression=period.expression))
+                         t("date_filter", lang, start=start, end=end, expression=period.expression),
+                         news_topic(text, period.expression))
 
     def _retrieval_query(self, question: str, history: tuple[str, ...], use_llm: bool) -> tuple[str, str]:
         """(what to retrieve with, the LLM's standalone rewrite or ""): the question itself, or for a
@@ -296,15 +300,16 @@ class NewsQA:
         return query, ""
 
     def _retrieve(self, retriever: Retriever, question: _Question, query: str, query_vector: np.ndarray,
-                  question_vector: np.ndarray, k: int) -> tuple[Retrieval, str]:
-        """The passages to answer from and the date notice to show with them."""
+                  question_vector: np.ndarray, k: int, followup: bool) -> tuple[Retrieval, str]:
+        """The passages to answer from and the date notice to show with them (`query`: what to search
+        with, the question's own words or a follow-up's with its context, or a news request's topic)."""
         request = SearchRequest(query, k, self.settings.max_per_article, filters=question.filters)
         retrieval = retriever.retrieve(request, query_vector)
         filters, notice = question.filters, question.notice
         if filters.date_from or filters.date_to:
             filters, retrieval, notice = self._date_outcome(retriever, request, query_vector, retrieval,
                                                             question.period, question.lang, notice)
-        if query != question.text:
+        if followup:
             # A follow-up asks something new about the old subject: passages found by the message
             # alone join those found with the context, and sentence scoring sorts them out.
             own = retriever.search(SearchRequest(question.text, k, self.settings.max_per_article, filters=filters),

@@ -31,6 +31,7 @@ import json
 import random
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,21 @@ def corpus(args) -> list[Article]:
 
 def sizes(args) -> list[int]:
     return [int(n) for n in str(args.articles).split(",")]
+
+
+def per_size_args(description: str) -> argparse.Namespace:
+    """The command line of a bench that asks through these indexes: sizes and data paths."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--articles", default="5000", help="baomoi articles in the index, a comma list (0: none)")
+    ap.add_argument("--data", type=Path, default=SHARED / "baomoi-35k.jsonl.gz")
+    ap.add_argument("--qa", type=Path, default=SHARED / "qa")
+    return ap.parse_args()
+
+
+def services(args) -> Iterator[NewsQA]:
+    """A service over each index size `args` names, in order."""
+    for size in sizes(args):
+        yield NewsQA(settings_for(argparse.Namespace(**{**vars(args), "articles": str(size)})))
 
 
 def settings_for(args) -> Settings:

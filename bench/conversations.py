@@ -15,7 +15,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -23,8 +22,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import answers  # noqa: E402 (the bench's own indexes)
-
-from assistant.service import NewsQA  # noqa: E402
 
 CONVERSATIONS = Path(__file__).resolve().parent / "data" / "conversations.jsonl"
 
@@ -41,15 +38,9 @@ def verdict(answer, article_id: str | None, expected: str | None = None) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--articles", default="5000", help="baomoi articles in the index, a comma list (0: none)")
-    ap.add_argument("--data", type=Path, default=answers.SHARED / "baomoi-35k.jsonl.gz")
-    ap.add_argument("--qa", type=Path, default=answers.SHARED / "qa")
-    args = ap.parse_args()
+    args = answers.per_size_args(__doc__)
     chats = [json.loads(line) for line in CONVERSATIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    for size in answers.sizes(args):
-        one = argparse.Namespace(**{**vars(args), "articles": str(size)})
-        qa = NewsQA(answers.settings_for(one))
+    for qa in answers.services(args):
         print(f"\n{qa.status().articles} articles; gate {qa.settings.answer_gate}")
         print("| conversation | turns: verdict (gate probability) |\n|---|---|")
         passed = total = 0

@@ -364,3 +364,15 @@ def test_a_news_request_naming_a_period_lists_the_topic_outside_it_and_says_so(s
     ans = shared_qa.ask("Tin tức tuần trước về vải thiều sấy")
     assert ans.found and "tuần trước" in ans.notice
     assert ans.answer.startswith(t("digest_intro", "vi")) and ans.citations[0].article_id in {HOA_SEN, HOA_SEN_COPY}
+
+
+def test_an_english_topic_is_matched_by_what_vietnamese_text_writes_of_it():
+    from assistant.answering import vietnamese_words
+
+    def known(word: str) -> bool:
+        return word.lower() in {"donald", "trump"}
+
+    assert vietnamese_words(["Colonel", "Lương", "Thanh", "Bình"], known) == ["Lương", "Thanh", "Bình"]
+    assert vietnamese_words(["Donald", "Trump"], known) == ["Donald", "Trump"]
+    assert vietnamese_words(["Division", "346"], known) == ["346"]
+    assert vietnamese_words(["Hanoi"], known) == []
