@@ -42,12 +42,17 @@ _FOLDED = {kind: _pattern(fold_diacritics(x) for x in p if x not in _FOLDS_TO_EN
 # Health Organization) are not the question words "ai" / "who".
 _NOT_WHO = re.compile(r"\bAI\b|\bWHO\b|\bA[iI] C(?:ập|ẬP|ap|AP)\b")
 # A request for the news on a topic rather than a question ("Tin tức về giá xăng", "cho tôi xem các bài
-# viết về bão", "news about floods"): matched at the start of the folded, lowercased message.
+# viết về bão", "news about floods"): matched at the start of the folded, lowercased message. A bare
+# "tin" is no opening ("tin tặc", "tin học", "tin rằng"): only "tin về", "tin mới/nóng (nhất) về".
 _NEWS_REQUEST = re.compile(
-    r"\s*(?:(?:cho|giup)\s+(?:toi|minh|em)\s+(?:xem|doc|biet|tim)?\s*|(?:xem|tim|doc)\s+|"
-    r"(?:show|give|get|find)\s+me\s+|any\s+|what\s+is\s+)?(?:cac\s+|nhung\s+|the\s+)?"
-    r"(?:tin\s+tuc|tin\s+moi(?:\s+nhat)?|ban\s+tin|tin(?!\s+(?:rang|tuong|cay|nhan|hoc|dung)(?!\w))|bai\s+bao|bai\s+viet|latest\s+news|news|headlines|"
-    r"(?:news\s+)?articles|(?:news\s+)?stories)(?!\w)(?:\s+moi\s+nhat)?\s*(?:ve|on|about|of|:)?(?!\w)\s*")
+    r"\s*(?:(?:hay\s+)?(?:cho|giup)\s+(?:toi|minh|em)\s+(?:xin\s+|xem\s+|doc\s+|biet\s+|tim\s+)?|"
+    r"toi\s+muon\s+(?:xem|doc|biet)\s+|(?:xem|tim|doc|cap\s+nhat)\s+|(?:show|give|get|find|tell)\s+me\s+|"
+    r"any\s+|co\s+)?(?:cac\s+|nhung\s+|the\s+)?"
+    r"(?:(?:tin\s+tuc|ban\s+tin|bai\s+bao|bai\s+viet|tin\s+gi)(?:\s+(?:moi|nong))?(?:\s+nhat)?|"
+    r"tin(?:\s+(?:moi|nong))?(?:\s+nhat)?(?=\s+ve\b)|(?:latest\s+)?news|headlines|(?:news\s+)?articles|"
+    r"(?:news\s+)?stories)(?!\w)\s*(?:ve|lien\s+quan\s+(?:den|toi)|on|about|of|:)?(?!\w)\s*")
+# The topic of a request that asks something ("Tin tức về vụ án X: xét xử khi nào?"): a question.
+_ASKS = re.compile(r"(?<!\w)(?:gi|nao|khong|sao|dau|ai|what|which|who|whom|when|where|why|how)(?!\w)")
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
@@ -69,8 +74,10 @@ def news_topic(text: str, period: str = "") -> str | None:
         text = re.sub(r"\s+", " ", re.sub(re.escape(period), " ", text, flags=re.IGNORECASE))
     folded = fold_diacritics(text).lower()  # one character for one: positions hold in `text`
     m = _NEWS_REQUEST.match(folded)
-    topic = text[m.end():].strip(" ?.!") if m else ""
-    return topic or None
+    if not m or _ASKS.search(folded, m.end()):
+        return None
+    topic = text[m.end():].strip(" .!?:;,-")
+    return topic if _WORD.search(topic) else None
 
 
 def named_words(text: str) -> list[str]:

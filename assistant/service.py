@@ -253,10 +253,14 @@ class NewsQA:
         if isinstance(question, Answer):
             return question
         idx = self.index()
-        query, standalone = self._retrieval_query(question.text, request.history, use_llm)
+        # A request for news ("Tin tức về giá xăng", short and naming no one: what the follow-up heuristic
+        # would read as a follow-up) stands on its own, unless its topic points back ("tin về ông ấy").
+        news = question.topic is not None and not refers_back(question.topic)
+        query, standalone = (question.text, "") if news else self._retrieval_query(question.text, request.history,
+                                                                                    use_llm)
         followup = query != question.text
-        # A request for news is searched by its topic: "tin tức" put a "Tin kinh tế" roundup first.
-        search = question.topic if question.topic and not followup else query
+        # ... and is searched by its topic: "tin tức" put a "Tin kinh tế" roundup first.
+        search = question.topic if news else query
         retriever = Retriever(idx, self.embedder)
         question_vector, query_vector = retriever.encode_pair(question.text, search)
         retrieval, notice = self._retrieve(retriever, question, search, query_vector, question_vector,
@@ -278,15 +282,14 @@ class NewsQA:
         if problem:
             return Answer(text[:200], problem, lang, found=False, notice=problem)
         filters = request.filters
-        if filters.date_from or filters.date_to:
-            return _Question(text, lang, filters, topic=news_topic(text))
         period = extract_date_range(text, request.now)
-        if period is None:
-            return _Question(text, lang, filters, topic=news_topic(text))
+        # A period the request names is no topic word, even where the request's own dates win.
+        topic = news_topic(text, period.expression if period else "")
+        if filters.date_from or filters.date_to or period is None:
+            return _Question(text, lang, filters, topic=topic)
         start, end = period.iso
         return _Question(text, lang, replace(filters, date_from=start, date_to=end), period,
-                         t("date_filter", lang, start=start, end=end, expression=period.expression),
-                         news_topic(text, period.expression))
+                         t("date_filter", lang, start=start, end=end, expression=period.expression), topic)
 
     def _retrieval_query(self, question: str, history: tuple[str, ...], use_llm: bool) -> tuple[str, str]:
         """(what to retrieve with, the LLM's standalone rewrite or ""): the question itself, or for a

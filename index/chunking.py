@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from index.corpus import Article
+from index.textnorm import fold_diacritics
 
 # Paragraph, line, sentence, clause, word: the order in which Vietnamese prose may be cut.
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "… ", "; ", ": ", ", ", " ", ""]
@@ -16,7 +17,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’)]*\s+(?=[\"“‘(]?[A-ZÀ-�
 # An", "Q. Hoàn Kiếm", "St. Johns"): split there, an answer quoted "… trên địa bàn TP." and cited the
 # rest as another sentence.
 _ABBREVIATIONS = frozenset(
-    "TP TX TT Q P H ThS TS PGS GS BS KS NSƯT NSND Mr Mrs Ms Dr St Prof Gen Col Lt Sgt Capt Mt".split())
+    "TP Tp TX TT Q P H ThS TS PGS GS BS KS NSƯT NSND Mr Mrs Ms Dr St Prof Gen Col Lt Sgt Capt Mt".split())
 _LAST_WORD = re.compile(r"(?:^|(?<=[\s(\"“]))([^\s(\"“]+)\.$")
 
 
@@ -62,10 +63,16 @@ def chunk_article(article: Article, splitter: RecursiveCharacterTextSplitter) ->
     return chunks
 
 
+def _western(word: str) -> bool:
+    """A capitalized word of a Western name: "George", "Theo" — not "Văn" or "Van" of "Nguyễn Văn A.",
+    the initial that stands for an anonymized Vietnamese name at a sentence's end."""
+    return word[:1].isupper() and fold_diacritics(word) == word and word not in ("Van", "Thi")
+
+
 def _abbreviated(text: str, period: int) -> bool:
-    """Whether the period ending at `period` closes an abbreviation or an initial inside a name:
-    "George W. Bush", "doanh nhân M. Theo Kearney" (after a name, or before two capitalized words),
-    but not "độ C. Tuy vậy"."""
+    """Whether the period ending at `period` closes an abbreviation or an initial inside a Western name:
+    "George W. Bush", "doanh nhân M. Theo Kearney" (after a name, or before two capitalized words), but not
+    "độ C. Tuy vậy" or "ông Nguyễn Văn A. Bộ Công an cho biết"."""
     before = text[max(0, period - 40) : period]
     word = _LAST_WORD.search(before)
     if not word:
@@ -77,7 +84,7 @@ def _abbreviated(text: str, period: int) -> bool:
         return False
     previous = before[: word.start(1)].split()
     after = text[period : period + 80].split()[:2]
-    return (bool(previous) and previous[-1][0].isupper()) or (len(after) == 2 and all(w[0].isupper() for w in after))
+    return (bool(previous) and _western(previous[-1])) or (len(after) == 2 and all(map(_western, after)))
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:

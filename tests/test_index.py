@@ -63,6 +63,9 @@ def test_sentence_splitting_keeps_dates_and_numbers_whole():
      ["Trên địa bàn TP. Hà Nội, PGS.TS. Lê An nói.", "Nhiệt độ -71 độ C.", "Tuy vậy, trời nóng."]),
     ("Đại lộ mang tên doanh nhân M. Theo Kearney. Ông George W. Bush đến (Q. Hoàn Kiếm). Sông St. Johns chảy qua.",
      ["Đại lộ mang tên doanh nhân M. Theo Kearney.", "Ông George W. Bush đến (Q. Hoàn Kiếm).", "Sông St. Johns chảy qua."]),
+    # An anonymized name, or a grade, ends its sentence.
+    ("Người phát ngôn là ông Nguyễn Văn A. Bộ Công an cho biết. Sản phẩm đạt loại A. Ông Nguyễn Văn An nói.",
+     ["Người phát ngôn là ông Nguyễn Văn A.", "Bộ Công an cho biết.", "Sản phẩm đạt loại A.", "Ông Nguyễn Văn An nói."]),
 ])
 def test_sentence_splitting_keeps_abbreviations_and_initials_inside_names(text, sentences):
     assert [text[a:b] for a, b in split_sentences(text)] == sentences

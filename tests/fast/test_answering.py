@@ -34,7 +34,8 @@ from assistant.answering import (
 from assistant.errors import InputError
 from assistant.messages import t
 from assistant.records import Hit
-from assistant.retrieval import Retrieval
+from assistant.request import AskRequest
+from assistant.retrieval import Retrieval, SearchFilters
 from assistant.service import NewsQA
 from index.corpus import Article
 from tests.fast.fakes import ARTICLES, HOA_SEN, HOA_SEN_COPY, METRO, FakeEmbedder
@@ -376,3 +377,28 @@ def test_an_english_topic_is_matched_by_what_vietnamese_text_writes_of_it():
     assert vietnamese_words(["Donald", "Trump"], known) == ["Donald", "Trump"]
     assert vietnamese_words(["Division", "346"], known) == ["346"]
     assert vietnamese_words(["Hanoi"], known) == []
+
+
+def test_a_news_request_in_a_conversation_stands_on_its_own(shared_qa):
+    # Short and naming no one, it reads like a follow-up to the heuristic; its topic says what it is about.
+    alone = shared_qa.ask("Tin tức về vải thiều sấy")
+    later = shared_qa.ask(AskRequest("Tin tức về vải thiều sấy", history=("Sư đoàn 12 tổng kết công tác gì?",)))
+    assert later.found and later.answer == alone.answer
+
+
+def test_the_period_a_news_request_names_is_no_topic_word_under_the_requests_own_dates(shared_qa):
+    filters = SearchFilters(date_from="2000-01-01", date_to="2030-12-31")
+    ans = shared_qa.ask(AskRequest("Tin tức tuần trước về vải thiều sấy", filters=filters))
+    assert ans.found and ans.answer.startswith(t("digest_intro", "vi"))
+
+
+def test_a_digest_line_is_one_bounded_line_and_copies_of_a_story_are_listed_once(shared_qa):
+    hit = next(h for h in shared_qa.search("vải thiều sấy", k=5) if h.article_id == HOA_SEN)
+    long_title = "Vải thiều\n" + "rất " * 100  # a title from the web: line breaks, any length
+    copy = replace(hit, article_id=HOA_SEN_COPY, chunk_id=hit.chunk_id + 1000, title=long_title)
+    idx = shared_qa.index()
+    answerer = ExtractiveAnswerer(shared_qa.embedder, idx.lexical)
+    listed = answerer.digest("vải thiều sấy", "vi", [copy, hit], idx.db.articles([HOA_SEN, HOA_SEN_COPY]))
+    lines = listed.answer.splitlines()[1:]
+    assert [c.article_id for c in listed.citations] == [HOA_SEN_COPY] and len(lines) == 1
+    assert lines[0].startswith("Vải thiều rất") and len(lines[0].split(": ", 1)[0]) <= 152
