@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from index.textnorm import detect_language, fold_diacritics, is_english_word
+from index.textnorm import detect_language, fold_diacritics
 
 # Folded (unaccented) forms, so "ong ay" and "ông ấy" both count.
 _REFERS_BACK_VI = (
@@ -52,6 +52,14 @@ _POINTS_AT_VI_FOLDED = tuple(fold_diacritics(p) for p in _POINTS_AT_VI)
 _POINTS_AT_EN = ("he", "she", "him", "his", "her")
 
 
+def points_back(text: str, english: bool) -> bool:
+    """Mentions something said earlier without naming it ("vụ đó", "việc này", "him"): the topic of a
+    request for news that must be read with the conversation."""
+    folded = fold_diacritics(text).lower()
+    mentions = _has_phrase(folded, _REFERS_BACK_VI) or (english and _has_phrase(text.lower(), _REFERS_BACK_EN))
+    return mentions and not names_own_subject(text)
+
+
 def _english(message: str) -> bool:
     return detect_language(message) == "en"
 
@@ -67,29 +75,7 @@ def refers_back(message: str) -> bool:
     return points and not names_own_subject(message)
 
 
-def _phrases(text: str) -> set[str]:
-    """What a message can take up from the one before ("the conference", "tại hội nghị"): its words of
-    four letters or more that are no common English word, and its syllable pairs (folded, lowercased)."""
-    words = re.findall(r"\w+", fold_diacritics(text).lower())
-    return ({w for w in words if len(w) >= 4 and not is_english_word(w) and not w.isdigit()}
-            | {f"{a} {b}" for a, b in zip(words, words[1:])})
-
-
-def takes_up(message: str, previous: str) -> bool:
-    """Whether a message naming nothing of its own takes up a phrase of the question before it:
-    "Who gave the directing speech at the conference?" after "When was Division 346's conference …",
-    longer than a short follow-up yet about the same event."""
-    if not previous or names_own_subject(message) or any(ch.isdigit() for ch in message):
-        return False
-    english = _english(message)
-    mine = {p for p in _phrases(message) if english or " " in p}  # a Vietnamese syllable alone is common
-    return bool(mine & _phrases(previous))
-
-
-def depends_on_context(message: str, previous: str = "") -> bool:
-    """`previous`: the question before it in the conversation, if any."""
-    if takes_up(message, previous):
-        return True
+def depends_on_context(message: str) -> bool:
     folded = fold_diacritics(message).lower()
     # English phrases in English only: folded, "hệ", "ít" and "thật" would read as "he", "it" and "that".
     if _has_phrase(folded, _REFERS_BACK_VI) or (_english(message) and _has_phrase(message.lower(), _REFERS_BACK_EN)):
@@ -126,7 +112,7 @@ def retrieval_query(message: str, previous_questions: list[str], limit: int = MA
     """The query to retrieve with: the message alone, or the conversation's context (its subject
     and the follow-ups since) followed by the message, at most `limit` characters."""
     message = message.strip()
-    if not depends_on_context(message, previous_questions[-1] if previous_questions else ""):
+    if not depends_on_context(message):
         return message
     context = _bounded(conversation_context(previous_questions), message, limit)
     return " ".join([*context, message])

@@ -51,8 +51,15 @@ _NEWS_REQUEST = re.compile(
     r"(?:(?:tin\s+tuc|ban\s+tin|bai\s+bao|bai\s+viet|tin\s+gi)(?:\s+(?:moi|nong))?(?:\s+nhat)?|"
     r"tin(?:\s+(?:moi|nong))?(?:\s+nhat)?(?=\s+ve\b)|(?:latest\s+)?news|headlines|(?:news\s+)?articles|"
     r"(?:news\s+)?stories)(?!\w)\s*(?:ve|lien\s+quan\s+(?:den|toi)|on|about|of|:)?(?!\w)\s*")
-# The topic of a request that asks something ("Tin tức về vụ án X: xét xử khi nào?"): a question.
-_ASKS = re.compile(r"(?<!\w)(?:gi|nao|khong|sao|dau|ai|what|which|who|whom|when|where|why|how)(?!\w)")
+# The topic of a request that asks something ("Tin tức về vụ án X: xét xử khi nào?") makes it a question.
+# Whole phrases, not bare words: "giá dầu", "ngôi sao", "không quân", "hàng không", "Ai Cập" and "AI" ask
+# nothing; "không" asks at the end after "có" / "đã" or before "?", "ai" in lowercase ("có ai bị thương").
+_ASKS_ACCENTED = re.compile(r"(?<!\w)(?:gì|nào|mấy|ra sao|vì sao|tại sao|đâu|bao nhiêu|bao giờ|bao lâu|là ai|ai là)"
+                            r"(?!\w)|(?<!\w)(?:không|chưa)\s*\?\s*$|(?<!\w)(?:có|đã)(?!\w).*(?<!\w)(?:không|chưa)\W*$")
+_ASKS_FOLDED = re.compile(r"(?<!\w)(?:gi|the nao|khi nao|ra sao|vi sao|tai sao|o dau|di dau|bao nhieu|bao gio|bao lau|"
+                          r"la ai|ai la)(?!\w)|(?<!\w)(?:khong|chua)\s*\?\s*$")
+_ASKS_EN = re.compile(r"(?<!\w)(?:what|which|who|whom|when|where|why|how)(?!\w)")
+_LOWERCASE_AI = re.compile(r"(?<!\w)ai(?!\w)(?!\s+c[aậ]p(?!\w))")
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
@@ -74,10 +81,15 @@ def news_topic(text: str, period: str = "") -> str | None:
         text = re.sub(r"\s+", " ", re.sub(re.escape(period), " ", text, flags=re.IGNORECASE))
     folded = fold_diacritics(text).lower()  # one character for one: positions hold in `text`
     m = _NEWS_REQUEST.match(folded)
-    if not m or _ASKS.search(folded, m.end()):
-        return None
-    topic = text[m.end():].strip(" .!?:;,-")
-    return topic if _WORD.search(topic) else None
+    topic = text[m.end():].strip(" .!?:;,-") if m else ""
+    return topic if _WORD.search(topic) and not _asks(topic) else None
+
+
+def _asks(topic: str) -> bool:
+    lowered = topic.lower()
+    if _ASKS_EN.search(lowered) or _LOWERCASE_AI.search(topic):
+        return True
+    return bool((_ASKS_FOLDED if fold_diacritics(lowered) == lowered else _ASKS_ACCENTED).search(lowered))
 
 
 def named_words(text: str) -> list[str]:

@@ -14,7 +14,7 @@ import numpy as np
 from assistant.answering import ExtractiveAnswerer, SentenceCache, load_gate
 from assistant.dates import DateRange, extract_date_range
 from assistant.errors import IndexMissingError, IndexStateError
-from assistant.followup import refers_back, retrieval_query
+from assistant.followup import points_back, refers_back, retrieval_query
 from assistant.llm import LLMAnswerer, LLMError, cited, clean_markers
 from assistant.llm import configured as llm_configured
 from assistant.messages import t
@@ -254,8 +254,8 @@ class NewsQA:
             return question
         idx = self.index()
         # A request for news ("Tin tức về giá xăng", short and naming no one: what the follow-up heuristic
-        # would read as a follow-up) stands on its own, unless its topic points back ("tin về ông ấy").
-        news = question.topic is not None and not refers_back(question.topic)
+        # would read as a follow-up) stands on its own, unless its topic points back ("tin về vụ đó").
+        news = question.topic is not None and not points_back(question.topic, question.lang == "en")
         query, standalone = (question.text, "") if news else self._retrieval_query(question.text, request.history,
                                                                                     use_llm)
         followup = query != question.text

@@ -38,7 +38,7 @@ from assistant.request import AskRequest
 from assistant.retrieval import Retrieval, SearchFilters
 from assistant.service import NewsQA
 from index.corpus import Article
-from tests.fast.fakes import ARTICLES, HOA_SEN, HOA_SEN_COPY, METRO, FakeEmbedder
+from tests.fast.fakes import ARTICLES, HOA_SEN, HOA_SEN_COPY, METRO, SU_DOAN, FakeEmbedder
 
 HOA_SEN_QUESTION = "Nhà máy sấy vải thiều của hợp tác xã Hoa Sen công suất bao nhiêu?"
 UNRELATED_VI = "Thời tiết ở Đà Lạt cuối tuần có sương mù không?"
@@ -384,6 +384,12 @@ def test_a_news_request_in_a_conversation_stands_on_its_own(shared_qa):
     alone = shared_qa.ask("Tin tức về vải thiều sấy")
     later = shared_qa.ask(AskRequest("Tin tức về vải thiều sấy", history=("Sư đoàn 12 tổng kết công tác gì?",)))
     assert later.found and later.answer == alone.answer
+
+
+def test_a_news_request_about_something_said_earlier_is_read_with_the_conversation(shared_qa):
+    alone = shared_qa.ask("Tin tức về vụ đó")
+    later = shared_qa.ask(AskRequest("Tin tức về vụ đó", history=("Đại tá Nguyễn Văn An chủ trì hội nghị gì?",)))
+    assert alone.hits[0].article_id != SU_DOAN and later.hits[0].article_id == SU_DOAN
 
 
 def test_the_period_a_news_request_names_is_no_topic_word_under_the_requests_own_dates(shared_qa):
