@@ -452,7 +452,9 @@ class ExtractiveAnswerer:
         seen: set[str] = set()
         leads: set[str] = set()
         for hit in hits:
-            if hit.article_id in seen or hit.article_id not in articles or len(citations) >= DIGEST_ARTICLES:
+            if len(citations) >= DIGEST_ARTICLES:
+                break
+            if hit.article_id in seen or hit.article_id not in articles:
                 continue
             seen.add(hit.article_id)
             about = f"{hit.title}\n{hit.text}"

@@ -52,12 +52,17 @@ _POINTS_AT_VI_FOLDED = tuple(fold_diacritics(p) for p in _POINTS_AT_VI)
 _POINTS_AT_EN = ("he", "she", "him", "his", "her")
 
 
+def _mentions_earlier(text: str, english: bool) -> bool:
+    """Holds a phrase that refers back. English phrases in English only: folded, "hệ", "ít" and "thật"
+    would read as "he", "it" and "that"."""
+    return _has_phrase(fold_diacritics(text).lower(), _REFERS_BACK_VI) or (
+        english and _has_phrase(text.lower(), _REFERS_BACK_EN))
+
+
 def points_back(text: str, english: bool) -> bool:
     """Mentions something said earlier without naming it ("vụ đó", "việc này", "him"): the topic of a
     request for news that must be read with the conversation."""
-    folded = fold_diacritics(text).lower()
-    mentions = _has_phrase(folded, _REFERS_BACK_VI) or (english and _has_phrase(text.lower(), _REFERS_BACK_EN))
-    return mentions and not names_own_subject(text)
+    return _mentions_earlier(text, english) and not names_own_subject(text)
 
 
 def _english(message: str) -> bool:
@@ -76,9 +81,7 @@ def refers_back(message: str) -> bool:
 
 
 def depends_on_context(message: str) -> bool:
-    folded = fold_diacritics(message).lower()
-    # English phrases in English only: folded, "hệ", "ít" and "thật" would read as "he", "it" and "that".
-    if _has_phrase(folded, _REFERS_BACK_VI) or (_english(message) and _has_phrase(message.lower(), _REFERS_BACK_EN)):
+    if _mentions_earlier(message, _english(message)):
         return not names_own_subject(message) or len(re.findall(r"\w+", message)) < SHORT_WORDS
     return len(re.findall(r"\w+", message)) < SHORT_WORDS and not names_own_subject(message)
 
