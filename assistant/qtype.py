@@ -86,7 +86,7 @@ def news_topic(text: str, period: str = "") -> str | None:
 
 
 def _asks(topic: str) -> bool:
-    lowered = topic.lower()
+    lowered = _NOT_WHO.sub(" ", topic).lower()  # "news about WHO" asks nothing
     if _ASKS_EN.search(lowered) or _LOWERCASE_AI.search(topic):
         return True
     return bool((_ASKS_FOLDED if fold_diacritics(lowered) == lowered else _ASKS_ACCENTED).search(lowered))
