@@ -172,6 +172,9 @@ def search_markdown(qa: NewsQA, query: str, k: int, lang: str, sources: list[str
         filters = SearchFilters.parse(sources, date_from, date_to, recent)
     except NewsQAError as exc:
         return label("bad_date", lang, error=md_text(exc.message(lang)))
+    # The service finds nothing for an overlong query; the tab says why rather than "no results".
+    if len(query_text := (query or "").strip()) > qa.settings.max_question_chars:
+        return label("too_long", lang, n=len(query_text), limit=qa.settings.max_question_chars)
     try:
         return hits_markdown(qa.search(query, k=int(k), filters=filters), lang)
     except NewsQAError as exc:

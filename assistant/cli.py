@@ -499,6 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     except NewsQAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path that is a file, not writable, a full disk: one line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

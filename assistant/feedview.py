@@ -5,6 +5,7 @@ link is written only for an http(s) url."""
 from __future__ import annotations
 
 from assistant.chat import label
+from assistant.errors import InputError
 from assistant.feeds import format_interval
 from assistant.feedstore import Feed
 from assistant.markup import md_link, md_text
@@ -43,3 +44,13 @@ def feeds_markdown(feeds: list[Feed], lang: str, polling: bool) -> str:
             str(f.added_total), _when(f.next_poll), _cell(f.error(lang)),
         ]) + " |")
     return "\n".join([header, "", *rows])
+
+
+def feed_id(raw: object, empty_ok: bool = False) -> int | None:
+    """The subscription number typed in the Feeds tab ("3", "#3"); None for an empty box when allowed."""
+    text = str(raw or "").strip().lstrip("#")
+    if not text and empty_ok:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "²" is a digit int() refuses
+        raise InputError("feed_unknown", id=repr(text[:40]))
+    return int(text)

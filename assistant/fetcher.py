@@ -58,7 +58,10 @@ def check_url(url: str, settings: Settings) -> list[str]:
     or the host is listed in NEWSQA_FETCH_ALLOW_PRIVATE ("*" allows every host). Returns those
     addresses: `fetch` connects to them and never resolves the name again, so a second DNS answer
     (rebinding) cannot send it elsewhere."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # "http://[::1", a host that NFKC changes
+        raise _refuse(url, "fetch_scheme") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _refuse(url, "fetch_scheme")
     try:

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 # CommonMark lets any ASCII punctuation be backslash-escaped. These start inline syntax anywhere
 # (emphasis, code, links, images, tables, strike-through, math); "<" is gone after the HTML pass.
 _MD_SYNTAX = re.compile(r"([\\`*_{}\[\]()!|~$])")
+_NEWLINES = re.compile(r"\r\n?|\n")
 # These start block syntax only at the start of a line (headings, quotes, lists, setext rules); in
 # "1." only the dot can carry the escape (a backslash before a digit would show).
 _LINE_START = re.compile(r"(?m)^(\s*)(\d+(?=\.)|)([#>+=\-.])")
@@ -28,7 +29,8 @@ _AUTOLINK = re.compile(r":(?=//)|(?<=\bwww)\.|@", re.IGNORECASE)
 
 def md_text(text: object, keep_markers: bool = False) -> str:
     """`text` as literal Markdown: shows exactly what it says, renders nothing active."""
-    escaped = _MD_SYNTAX.sub(r"\\\1", html.escape(str(text or ""), quote=False))
+    # The browser's Markdown reads "\r" as a line break too, so a line-start escape must see it as one.
+    escaped = _MD_SYNTAX.sub(r"\\\1", html.escape(_NEWLINES.sub("\n", str(text or "")), quote=False))
     escaped = _LINE_START.sub(lambda m: f"{m.group(1)}{m.group(2)}\\{m.group(3)}", escaped)
     # GFM links a bare "http://…", "www.…" or e-mail address by itself: from untrusted text, none.
     escaped = _AUTOLINK.sub(lambda m: "\\" + m.group(0), escaped)
@@ -37,7 +39,7 @@ def md_text(text: object, keep_markers: bool = False) -> str:
 
 def md_lines(text: object, keep_markers: bool = False) -> str:
     """Like md_text, with the text's line breaks kept as Markdown hard breaks."""
-    return "  \n".join(md_text(line, keep_markers) for line in str(text or "").split("\n"))
+    return "  \n".join(md_text(line, keep_markers) for line in _NEWLINES.split(str(text or "")))
 
 
 def md_answer(text: object) -> str:

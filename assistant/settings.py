@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
@@ -22,6 +23,11 @@ def _data_home() -> Path:
 
 def _cache_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+# Numeric settings below which nothing works (every other number must be >= 0).
+_MINIMUM = {"chunk_size": 50, "top_k": 1, "max_per_article": 1, "answer_sentences": 1, "max_question_chars": 1,
+            "queue_concurrency": 1, "queue_size": 1, "llm_max_tokens": 1, "feed_max_entries": 1}
 
 
 @dataclass(frozen=True)
@@ -105,9 +111,18 @@ class Settings:
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,99}", self.milvus_prefix):
             raise InputError("setting_choice", name="NEWSQA_MILVUS_PREFIX", raw=self.milvus_prefix,
                              choices="ASCII letters, digits and _ (starting with a letter)")
-        if self.ray_actors < 0:
-            raise InputError("setting_choice", name="NEWSQA_RAY_ACTORS", raw=self.ray_actors,
-                             choices="0 (automatic) or a positive number")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            # NaN or infinity would pass every "<" check below and then misbehave far away (a feed
+            # interval of NaN is stored as NULL and reads as "subscribed already").
+            if str(f.type) in ("int", "float") and not (math.isfinite(value) and value >= _MINIMUM.get(f.name, 0)):
+                raise InputError("setting_choice", name=f"NEWSQA_{f.name.upper()}", raw=value,
+                                 choices=f"a number >= {_MINIMUM.get(f.name, 0)}")
+        if self.chunk_overlap >= self.chunk_size:
+            raise InputError("setting_choice", name="NEWSQA_CHUNK_OVERLAP", raw=self.chunk_overlap,
+                             choices=f"a number below NEWSQA_CHUNK_SIZE ({self.chunk_size})")
+        if self.port > 65535:
+            raise InputError("setting_choice", name="NEWSQA_PORT", raw=self.port, choices="0 to 65535")
 
     def milvus_config(self) -> MilvusConfig:
         return MilvusConfig(self.milvus_uri, self.milvus_token, self.milvus_prefix)

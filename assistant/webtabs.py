@@ -12,9 +12,9 @@ import gradio as gr
 
 from assistant.admin import Admin, Caller
 from assistant.chat import EXAMPLES, articles_table, search_markdown, status_markdown, stream_answer
-from assistant.errors import InputError, NewsQAError
+from assistant.errors import NewsQAError
 from assistant.feeds import format_interval
-from assistant.feedview import feeds_markdown
+from assistant.feedview import feed_id, feeds_markdown
 from assistant.llm import configured as llm_configured
 from assistant.markup import md_lines
 from assistant.messages import t
@@ -271,14 +271,6 @@ def _feeds_section(page: Page, password, admin_result, art_query, art_sort, art_
             text = exc.message(lang)
         message, articles, status = refreshed(text, lang, query, sort)
         return message, feeds_view(lang), articles, status
-
-    def feed_id(raw, empty_ok: bool = False) -> int | None:
-        text = str(raw or "").strip().lstrip("#")
-        if not text and empty_ok:
-            return None
-        if not text.isdigit() or len(text) > 18:
-            raise InputError("feed_unknown", id=repr(text[:40]))
-        return int(text)
 
     def subscribe(password, url, every, source, full_text, lang, query, sort, request: gr.Request):
         return feed_action(lambda: admin.feed_add(password, url or "", every or None, source or "", bool(full_text),

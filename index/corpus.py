@@ -173,7 +173,7 @@ def make_article(meta: dict, body: str, path: Path, default_id: str) -> Article:
         text=text,
         date=parse_date(_scalar(meta, "date", path)),
         url=_fit(_text(meta, "url", path), "url", path),
-        source=_fit(_text(meta, "source", path), "source", path),
+        source=_fit(normalize_text(_text(meta, "source", path)), "source", path),
         author=_fit(normalize_text(_text(meta, "author", path)), "author", path),
         language=_fit(language, "language", path) or detect_language(text),
         summary=_fit(normalize_text(_text(meta, "summary", path)), "summary", path),
@@ -222,6 +222,9 @@ def _load_front_matter(fm: str, name: str) -> object:
         return yaml.load(fm, Loader=_NoAliasLoader)
     except _AliasFound as exc:
         raise CorpusError("corpus_yaml_alias", name=name, alias=str(exc)) from None
+    except (ValueError, OverflowError) as exc:
+        # YAML reads "date: 2024-02-30" as a timestamp and Python's date refuses it: a bad value, not a crash.
+        raise CorpusError("corpus_bad_front_matter_value", name=name, error=exc) from exc
 
 
 def load_markdown(path: Path) -> Article:
@@ -268,7 +271,9 @@ def article_from_html(html: str, path: Path, default_id: str, url: str = "") -> 
 def load_jsonl(path: Path) -> CorpusLoad:
     """Each line one article; a broken line is reported and the others still load."""
     out = CorpusLoad()
-    for lineno, line in enumerate(read_text_file(path).splitlines(), start=1):
+    # JSON Lines end at "\n" only: str.splitlines() would also cut at U+2028, U+2029 or U+0085, which a
+    # JSON string may hold unescaped.
+    for lineno, line in enumerate(read_text_file(path).split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{path.name}:{lineno}"

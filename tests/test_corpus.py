@@ -94,6 +94,37 @@ def test_unknown_date_is_a_clear_error():
         parse_date("sáng thứ hai")
 
 
+def test_a_date_that_does_not_exist_skips_its_file_only(tmp_path):
+    # YAML itself reads the date and Python's date refuses it: that was a traceback ending every build.
+    (tmp_path / "bad.md").write_text("---\ntitle: Sai\ndate: 2024-02-30\n---\nNội dung.\n", "utf-8")
+    (tmp_path / "good.md").write_text("---\ntitle: Đúng\n---\nNội dung khác.\n", "utf-8")
+    loaded = load_corpus(tmp_path)
+    assert [a.id for a in loaded.articles] == ["good"]
+    (problem,) = loaded.problems
+    assert problem.path.endswith("bad.md") and "2024-02-30" in problem.message("vi")
+
+
+def test_jsonl_lines_end_at_newlines_only(tmp_path):
+    # U+2028 / U+0085 are legal unescaped in a JSON string; splitlines() cut the records there.
+    lines = [json.dumps({"id": "a", "title": "A\u0085B", "text": "x\u2028y z"}, ensure_ascii=False),
+             json.dumps({"id": "b", "title": "B", "text": "t"})]
+    (tmp_path / "c.jsonl").write_text("\n".join(lines) + "\n", "utf-8")
+    loaded = load_corpus(tmp_path)
+    assert not loaded.problems and [a.id for a in loaded.articles] == ["a", "b"]
+    assert loaded.articles[0].title == "A B" and "\u2028" not in loaded.articles[0].text
+
+
+def test_a_lone_surrogate_in_pasted_text_is_dropped():
+    from pathlib import Path
+
+    from index.corpus import make_article
+    from index.dedup import text_hash
+
+    article = make_article({"title": "T\udfff", "source": "Báo C\r# tin giả"}, "x\udfff y", Path("p"), "p")
+    assert article.text == "x y" and article.title == "T" and text_hash(article.text)
+    assert "\r" not in article.source
+
+
 def test_missing_corpus_dir_is_a_clear_error(tmp_path):
     with pytest.raises(CorpusError, match="does not exist"):
         load_corpus(tmp_path / "nope")

@@ -176,6 +176,13 @@ def test_ipv6_ways_back_into_ipv4_are_refused(url):
     assert "không công khai" in err.value.message("vi")
 
 
+@pytest.mark.parametrize("url", ["http://[::1", "http://\u2100.vn/"])
+def test_a_malformed_url_is_refused_with_a_message(url):
+    with pytest.raises(InputError) as err:
+        check_url(url, Settings())
+    assert "http://" in err.value.message("vi")
+
+
 @pytest.mark.parametrize("url", ["http://8.8.8.8/", "http://[::ffff:8.8.8.8]/", "https://[2001:4860:4860::8888]/"])
 def test_public_addresses_still_pass(url):
     check_url(url, Settings())

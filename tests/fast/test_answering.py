@@ -408,3 +408,12 @@ def test_a_digest_line_is_one_bounded_line_and_copies_of_a_story_are_listed_once
     lines = listed.answer.splitlines()[1:]
     assert [c.article_id for c in listed.citations] == [HOA_SEN_COPY] and len(lines) == 1
     assert lines[0].startswith("Vải thiều rất") and len(lines[0].split(": ", 1)[0]) <= 152
+
+
+def test_the_search_tab_says_a_query_is_too_long_instead_of_finding_nothing(shared_qa):
+    from assistant.chat import search_markdown
+
+    limit = shared_qa.settings.max_question_chars
+    shown = search_markdown(shared_qa, "Sư đoàn " * limit, 5, "vi")
+    assert shown == t("too_long", "vi", n=len(("Sư đoàn " * limit).strip()), limit=limit)
+    assert "Sư đoàn" in search_markdown(shared_qa, "Sư đoàn 346", 5, "vi")

@@ -141,6 +141,18 @@ def test_errors_are_one_line_and_exit_2(own_env, monkeypatch, capsys, shared_qa)
     # An index built with another model is refused, and the fix is named.
     code, _, err = run(capsys, "ask", "xin chào", "--index", str(shared_qa.settings.index_dir), "--model", "other/model")
     assert code == 2 and f"built with the embedding model '{FAKE_MODEL}'" in err and f"NEWSQA_MODEL={FAKE_MODEL}" in err
+    # A path the index cannot live at is a message too, not a traceback.
+    blocker = own_env / "a-file"
+    blocker.write_text("not a folder", "utf-8")
+    code, _, err = run(capsys, "index", "build", "--index", str(blocker / "index"))
+    assert code == 2 and err.startswith("error:") and "Traceback" not in err
+    # Numbers that would misbehave far from where they are set are refused where they are read.
+    for name, raw, said in (("FEED_INTERVAL", "nan", ">= 0"), ("CHUNK_OVERLAP", "5000", "below NEWSQA_CHUNK_SIZE"),
+                            ("TOP_K", "0", ">= 1")):
+        monkeypatch.setenv(f"NEWSQA_{name}", raw)
+        code, _, err = run(capsys, "search", "x")
+        assert code == 2 and f"NEWSQA_{name}={raw}" in err and said in err, err
+        monkeypatch.delenv(f"NEWSQA_{name}")
     monkeypatch.setenv("NEWSQA_TOP_K", "five")
     code, _, err = run(capsys, "search", "x")
     assert code == 2 and "NEWSQA_TOP_K='five' is not a valid int" in err
