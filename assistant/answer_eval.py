@@ -53,9 +53,11 @@ def load_answer_cases(path: Path) -> list[AnswerCase]:
     `answer_in_text` (else `answer`)."""
     cases = []
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8").split("\n")  # JSON Lines end at "\n" only
     except OSError as exc:
         raise InputError("file_unreadable", path=path, error=exc.strerror) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError("file_unreadable", path=path, error=exc) from exc
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue

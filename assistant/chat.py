@@ -16,6 +16,7 @@ from assistant.records import Answer, Citation, Hit
 from assistant.request import AskRequest
 from assistant.service import IndexStatus, NewsQA
 from assistant.webguard import redact
+from index.textnorm import normalize_text
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ def search_markdown(qa: NewsQA, query: str, k: int, lang: str, sources: list[str
     except NewsQAError as exc:
         return label("bad_date", lang, error=md_text(exc.message(lang)))
     # The service finds nothing for an overlong query; the tab says why rather than "no results".
-    if len(query_text := (query or "").strip()) > qa.settings.max_question_chars:
+    if len(query_text := normalize_text(query or "").strip()) > qa.settings.max_question_chars:
         return label("too_long", lang, n=len(query_text), limit=qa.settings.max_question_chars)
     try:
         return hits_markdown(qa.search(query, k=int(k), filters=filters), lang)

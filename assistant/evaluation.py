@@ -59,7 +59,7 @@ def _rows(path: Path) -> list[dict]:
     try:
         if path.suffix.lower() in (".jsonl", ".json"):
             rows = []
-            for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+            for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").split("\n"), start=1):
                 if line.strip():
                     try:
                         rows.append(json.loads(line))
@@ -68,7 +68,7 @@ def _rows(path: Path) -> list[dict]:
             return rows
         with open(path, encoding="utf-8-sig", newline="") as fh:
             return [{(k or "").strip(): v for k, v in row.items()} for row in csv.DictReader(fh)]
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise InputError("file_unreadable", path=path, error=exc) from exc
 
 

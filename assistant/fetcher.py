@@ -103,7 +103,10 @@ def fetch(url: str, settings: Settings, etag: str = "", last_modified: str = "",
             try:
                 with client.stream("GET", current) as resp:
                     if resp.is_redirect and resp.headers.get("location"):
-                        current = urljoin(current, resp.headers["location"])
+                        try:
+                            current = urljoin(current, resp.headers["location"])
+                        except ValueError:  # "Location: http://a]b/": the page is nowhere we can go
+                            raise _refuse(url, "fetch_scheme") from None
                         permanent = permanent and resp.status_code in (301, 308)
                         moved_to = current if permanent else moved_to
                         continue

@@ -115,12 +115,16 @@ class Settings:
             value = getattr(self, f.name)
             # NaN or infinity would pass every "<" check below and then misbehave far away (a feed
             # interval of NaN is stored as NULL and reads as "subscribed already").
-            if str(f.type) in ("int", "float") and not (math.isfinite(value) and value >= _MINIMUM.get(f.name, 0)):
+            # Above 1e9 (seconds: 31 years) a date computed from it overflows.
+            if str(f.type) in ("int", "float") and not (math.isfinite(value) and _MINIMUM.get(f.name, 0) <= value < 1e9):
                 raise InputError("setting_choice", name=f"NEWSQA_{f.name.upper()}", raw=value,
-                                 choices=f"a number >= {_MINIMUM.get(f.name, 0)}")
+                                 choices=f"a number from {_MINIMUM.get(f.name, 0)} to 1e9")
         if self.chunk_overlap >= self.chunk_size:
             raise InputError("setting_choice", name="NEWSQA_CHUNK_OVERLAP", raw=self.chunk_overlap,
                              choices=f"a number below NEWSQA_CHUNK_SIZE ({self.chunk_size})")
+        if self.feed_interval < self.feed_min_interval:  # every feed added without --every would be refused
+            raise InputError("setting_choice", name="NEWSQA_FEED_INTERVAL", raw=self.feed_interval,
+                             choices=f"at least NEWSQA_FEED_MIN_INTERVAL ({self.feed_min_interval:g})")
         if self.port > 65535:
             raise InputError("setting_choice", name="NEWSQA_PORT", raw=self.port, choices="0 to 65535")
 

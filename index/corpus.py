@@ -240,6 +240,8 @@ def load_markdown(path: Path) -> Article:
         post = frontmatter.loads(content, handler=handler if handler.detect(content.lstrip()) else None)
     except yaml.YAMLError as exc:
         raise CorpusError("corpus_bad_yaml", name=path.name, error=exc) from exc
+    except ValueError as exc:  # a file opening with "{" goes to the JSON handler: JSONDecodeError
+        raise CorpusError("corpus_bad_front_matter", name=path.name, error=exc) from exc
     return make_article(dict(post.metadata), post.content, path, path.stem)
 
 

@@ -98,10 +98,12 @@ def test_a_date_that_does_not_exist_skips_its_file_only(tmp_path):
     # YAML itself reads the date and Python's date refuses it: that was a traceback ending every build.
     (tmp_path / "bad.md").write_text("---\ntitle: Sai\ndate: 2024-02-30\n---\nNội dung.\n", "utf-8")
     (tmp_path / "good.md").write_text("---\ntitle: Đúng\n---\nNội dung khác.\n", "utf-8")
+    # A file opening with "{" is read as JSON front matter, whose error is no YAML error either.
+    (tmp_path / "brace.md").write_text('{\n"title": T\n}\nNội dung.\n', "utf-8")
     loaded = load_corpus(tmp_path)
     assert [a.id for a in loaded.articles] == ["good"]
-    (problem,) = loaded.problems
-    assert problem.path.endswith("bad.md") and "2024-02-30" in problem.message("vi")
+    problems = {p.path.split("/")[-1]: p.message("vi") for p in loaded.problems}
+    assert set(problems) == {"bad.md", "brace.md"} and "2024-02-30" in problems["bad.md"], problems
 
 
 def test_jsonl_lines_end_at_newlines_only(tmp_path):

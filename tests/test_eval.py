@@ -40,6 +40,20 @@ def test_file_without_the_needed_columns_is_a_clear_error(tmp_path):
         load_eval_file(path)
 
 
+def test_eval_files_hold_line_separators_and_say_when_they_are_no_utf8(tmp_path):
+    from assistant.answer_eval import load_answer_cases
+
+    path = tmp_path / "set.jsonl"
+    rows = [{"question": "Câu hỏi\u2028một?", "context": "Ngữ cảnh\u0085một.", "article_id": "a", "answer": "x"},
+            {"question": "Câu hỏi hai?", "context": "Ngữ cảnh hai.", "article_id": "", "answer": ""}]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    assert len(load_eval_file(path).questions) == 2 and len(load_answer_cases(path)) == 2
+    path.write_bytes("Câu hỏi".encode("utf-16"))
+    for load in (load_eval_file, load_answer_cases):
+        with pytest.raises(InputError, match="Cannot read"):
+            load(path)
+
+
 def test_cli_eval_on_contexts(qa, tmp_path):
     contexts = [
         "Mưa lớn kéo dài khiến nhiều tỉnh miền Trung ngập sâu, hàng nghìn hộ dân phải sơ tán.",

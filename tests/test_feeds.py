@@ -649,7 +649,8 @@ def test_admin_makes_one_poller_however_many_threads_ask(env, monkeypatch):
 
 @pytest.mark.parametrize("raw", ["²", "٣", "3a", "-1", "1" * 19])
 def test_a_feed_number_that_is_no_number_is_refused_with_a_message(raw):
-    # "²" and "٣" pass str.isdigit() yet int() refuses them: that was an uncaught ValueError in the Feeds tab.
+    # "²" passes str.isdigit() yet int() refuses it (an uncaught ValueError in the Feeds tab); int() reads "٣" as
+    # 3, but a feed number is typed in ASCII digits.
     with pytest.raises(InputError) as err:
         feed_id(raw)
     assert err.value.key == "feed_unknown" and err.value.message("vi")

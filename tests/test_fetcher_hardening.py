@@ -58,6 +58,11 @@ class HostileServer(LoopbackServer):
                     return self.send(b"\x1b\x00\x00\x00", {"Content-Encoding": "br"})
                 if self.path == "/page":
                     return self.send(PAGE, {})
+                if self.path == "/bad-redirect":  # a Location no URL parser accepts
+                    self.send_response(302)
+                    self.send_header("Location", "http://a]b/")
+                    self.send_header("Content-Length", "0")
+                    return self.end_headers()
                 if self.path == "/trickle-body":
                     self.send_response(200)
                     self.send_header("Content-Length", "40")
@@ -174,6 +179,12 @@ def test_ipv6_ways_back_into_ipv4_are_refused(url):
         check_url(url, Settings())
     assert "non-public address" in str(err.value), str(err.value)
     assert "không công khai" in err.value.message("vi")
+
+
+def test_a_redirect_to_a_malformed_url_is_refused_with_a_message(server):
+    with pytest.raises(InputError) as err:
+        fetch(f"{server.base}/bad-redirect", settings())
+    assert "http://" in err.value.message("vi")
 
 
 @pytest.mark.parametrize("url", ["http://[::1", "http://\u2100.vn/"])

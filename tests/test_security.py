@@ -419,9 +419,9 @@ def test_rendered_text_shows_as_written_and_links_nothing():
         html = MarkdownIt("commonmark").render(md_text(text))
         assert html.strip() == f"<p>{text}</p>" and plain(md_text(text)) == text
     # The browser's Markdown reads a bare "\r" as a line break: a heading or rule must not start there.
-    for text in ("Báo C\r# TIN GIẢ\r---", "a\r\n> trích"):
+    for text in ("Báo C\r# TIN GIẢ\r---", "a\r- mục", "a\r1. mục"):
         html = MarkdownIt("commonmark").render(md_text(text))
-        assert "<h1>" not in html and "<hr" not in html and "<blockquote>" not in html, html
+        assert "<h1>" not in html and "<hr" not in html and "<li>" not in html, html
     escaped = md_text("xem https://evil.example/a, www.evil.vn hoặc hỏi a@evil.vn")
     assert "https\\://" in escaped and "www\\." in escaped and "a\\@evil" in escaped
 
