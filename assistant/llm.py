@@ -10,10 +10,13 @@ total seconds, and what `rewrite` sends is bounded too."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 from collections.abc import Iterator
+
+import httpx
 
 from assistant.messages import t
 from assistant.records import Citation
@@ -38,6 +41,7 @@ REWRITE_PROMPT = (
 # At most 3 digits: int() refuses strings over 4,300 digits, and no answer has 1,000 passages.
 _MARKER = re.compile(r"\s?\[(\d{1,3})\]")
 MAX_REPLY_CHARS = 8000  # a server that ignores max_tokens still cannot flood the page
+MAX_BODY_BYTES = 4 << 20  # a non-streamed reply, or one line of a stream, read at most
 REWRITE_MAX_TOKENS = 128  # one question
 REWRITE_TURN_CHARS = 500
 
@@ -46,7 +50,7 @@ class LLMError(Exception):
     """The LLM server could not give an answer (unreachable, timeout, error status, empty reply)."""
 
     def __init__(self, reason: str, **details: object) -> None:
-        """`reason`: timeout | unreachable | status (status=) | empty | other (name=); the text is the
+        """`reason`: timeout | unreachable | status (status=) | empty | malformed | other (name=); the text is the
         catalog's llm_reason_<reason>."""
         super().__init__(t(f"llm_reason_{reason}", "en", **details))
         self.reason = reason
@@ -121,30 +125,27 @@ class LLMAnswerer:
 
     def _complete(self, messages: list[dict], stream: bool, max_tokens: int) -> Iterator[str]:
         """The reply's pieces, at most MAX_REPLY_CHARS in all. The client's timeout bounds each read
-        only, so a server trickling tokens could hold the answer for minutes: past `llm_timeout`
-        seconds in all, the reply is dropped with LLMError("timeout")."""
+        only, and its own parser reads on through keep-alive comments, empty chunks or a body trickled a
+        few bytes at a time without handing back control: so the raw body is read here, the deadline
+        checked after every network read, and past `llm_timeout` seconds in all the reply is dropped
+        with LLMError("timeout"). A reply not shaped like the protocol is LLMError("malformed")."""
         import openai
 
         deadline = time.monotonic() + self.timeout
-        response = None
         try:
-            response = self.client.chat.completions.create(
+            with self.client.chat.completions.with_streaming_response.create(
                 model=self.model, messages=messages, stream=stream, temperature=0, max_tokens=max_tokens,
-            )
-            if stream:
-                pieces = (c.choices[0].delta.content or "" for c in response if c.choices)
-            else:
-                pieces = iter([(response.choices[0].message.content or "") if response.choices else ""])
-            total = 0
-            for piece in pieces:
-                if time.monotonic() > deadline:
-                    raise LLMError("timeout")
-                piece = piece[:MAX_REPLY_CHARS - total]
-                if piece:
-                    total += len(piece)
-                    yield piece
-                if total >= MAX_REPLY_CHARS:
-                    break
+            ) as response:
+                reads = _until(deadline, response.iter_bytes())
+                pieces = _stream_pieces(reads) if stream else iter([_reply_content(_whole_body(reads))])
+                total = 0
+                for piece in pieces:
+                    piece = piece[:MAX_REPLY_CHARS - total]
+                    if piece:
+                        total += len(piece)
+                        yield piece
+                    if total >= MAX_REPLY_CHARS:
+                        break
             if not total:
                 raise LLMError("empty")
         except openai.APITimeoutError as exc:
@@ -155,6 +156,70 @@ class LLMAnswerer:
             raise LLMError("status", status=exc.status_code) from exc
         except openai.OpenAIError as exc:
             raise LLMError("other", name=type(exc).__name__) from exc
-        finally:
-            if stream and response is not None:
-                response.close()  # an abandoned stream must not keep the connection reading
+        except httpx.TimeoutException as exc:
+            raise LLMError("timeout") from exc
+        except httpx.HTTPError as exc:
+            raise LLMError("unreachable") from exc
+
+
+def _until(deadline: float, reads: Iterator[bytes]) -> Iterator[bytes]:
+    for data in reads:
+        if time.monotonic() > deadline:
+            raise LLMError("timeout")
+        yield data
+
+
+def _whole_body(reads: Iterator[bytes]) -> bytes:
+    body = bytearray()
+    for data in reads:
+        body += data
+        if len(body) > MAX_BODY_BYTES:
+            raise LLMError("malformed")
+    return bytes(body)
+
+
+def _json(data: bytes) -> dict:
+    try:
+        value = json.loads(data)
+    except ValueError:  # not JSON, or not UTF-8
+        raise LLMError("malformed") from None
+    if not isinstance(value, dict):
+        raise LLMError("malformed")
+    return value
+
+
+def _text(part: object, key: str) -> str:
+    """choices[0][key]["content"] of a reply or a chunk: "" when absent, a string or LLMError."""
+    choices = part.get("choices") if isinstance(part, dict) else None
+    if not choices:
+        return ""
+    first = choices[0] if isinstance(choices, list) else None
+    holder = first.get(key) if isinstance(first, dict) else None
+    content = holder.get("content") if isinstance(holder, dict) else None
+    if content is None:
+        return ""
+    if not isinstance(content, str):
+        raise LLMError("malformed")
+    return content
+
+
+def _reply_content(body: bytes) -> str:
+    return _text(_json(body), "message")
+
+
+def _stream_pieces(reads: Iterator[bytes]) -> Iterator[str]:
+    """Server-sent events: each "data:" line a chunk, "data: [DONE]" the end; comments skipped."""
+    pending = b""
+    for data in reads:
+        pending += data
+        *lines, pending = pending.split(b"\n")
+        if len(pending) > MAX_BODY_BYTES:
+            raise LLMError("malformed")
+        for line in lines:
+            line = line.strip()
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                return
+            yield _text(_json(payload), "delta")

@@ -83,6 +83,80 @@ def test_a_trickling_server_is_cut_off_at_the_total_deadline():
     assert elapsed < 3.0 and pieces  # it did stream before the deadline
 
 
+class OddLLM(LoopbackServer):
+    """Answers every request with `body` (bytes, or a list of pieces sent `interval` seconds apart,
+    for at most `limit` seconds) under `content_type`: replies that do not follow the protocol."""
+
+    def __init__(self, body, content_type: str = "application/json", interval: float = 0.2,
+                 limit: float = 20.0) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.end_headers()
+                stop = time.monotonic() + limit
+                try:
+                    if isinstance(body, bytes):
+                        self.wfile.write(body)
+                        return
+                    while time.monotonic() < stop:
+                        for piece in body:
+                            self.wfile.write(piece)
+                            self.wfile.flush()
+                            time.sleep(interval)
+                except OSError:  # the client hung up
+                    pass
+
+        super().__init__(Handler)
+        self.url = f"{self.base}/v1"
+
+
+def reply(message: object) -> bytes:
+    return json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+                       "choices": [{"index": 0, "finish_reason": "stop", "message": message}]}).encode()
+
+
+def chunk(choices: list) -> bytes:
+    return b"data: " + json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                                   "choices": choices}).encode() + b"\n\n"
+
+
+@pytest.mark.parametrize("body, stream", [
+    (b"<html>Bad gateway</html>", False),  # a proxy's page with status 200
+    (b"{not json", False),
+    (reply({"role": "assistant", "content": 123}), False),
+    (reply({"role": "assistant", "content": ["a"]}), False),
+    (b'{"choices": [{"index": 0}]}', False),  # no message: read as empty
+    (chunk([{"index": 0, "delta": {"content": 7}}]) + b"data: [DONE]\n\n", True),
+    (chunk([{"index": 0}]) + b"data: [DONE]\n\n", True),  # no delta: read as empty
+    (b"data: {oops\n\n", True),
+])
+def test_a_reply_off_the_protocol_is_an_llm_error_not_a_crash(body, stream):
+    # These were JSONDecodeError / AttributeError / TypeError: a 500 from /api/ask instead of the extractive
+    # answer with a notice.
+    with OddLLM(body) as server, pytest.raises(llm_mod.LLMError) as err:
+        "".join(answerer(server.url).stream("Câu hỏi?", "vi", [PASSAGE], stream=stream))
+    assert err.value.reason in ("malformed", "empty") and err.value.message("vi")
+
+
+@pytest.mark.parametrize("pieces, stream", [
+    ([b": ping\n\n"], True),  # keep-alive comments, never a chunk
+    ([chunk([])], True),  # chunks without choices
+    ([b'{"choi', b"ces", b'": [', b"{"], False),  # a body trickled a few bytes at a time
+])
+def test_the_total_deadline_holds_whatever_the_server_sends(pieces, stream):
+    with OddLLM(pieces, "text/event-stream" if stream else "application/json", interval=0.2) as server:
+        started = time.monotonic()
+        with pytest.raises(llm_mod.LLMError) as err:
+            "".join(answerer(server.url, timeout=1.0).stream("Câu hỏi?", "vi", [PASSAGE], stream=stream))
+        elapsed = time.monotonic() - started
+    assert err.value.reason == "timeout" and elapsed < 3.0, elapsed
+
+
 @pytest.mark.parametrize("stream", [True, False])
 def test_a_reply_is_capped_in_characters(llm, stream):
     llm.server.handle_error = lambda *args: None  # the client hanging up mid-stream is the point
