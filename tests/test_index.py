@@ -130,3 +130,13 @@ def test_a_corpus_over_the_exact_search_limit_gets_hnsw_with_the_same_results(bu
     allowed = exact.db.chunk_ids_where(("Báo Thử",), None, None)
     assert allowed and approx.search.store.search(qv, 5, allowed)[1][0][0] == exact.search.store.search(qv, 5, allowed)[1][0][0]
     assert set(approx.search.store.search(qv, 5, allowed)[1][0].tolist()) - {-1} <= set(allowed)
+
+
+def test_no_sentence_is_longer_than_the_bound():
+    from index.chunking import MAX_SENTENCE_CHARS
+
+    text = "từ " * 5000 + "từ. Câu sau. Một " + "hai ba, " * 400
+    spans = split_sentences(text)
+    assert max(b - a for a, b in spans) <= MAX_SENTENCE_CHARS and "Câu sau." in [text[a:b] for a, b in spans]
+    assert all(not text[a].isspace() and not text[b - 1].isspace() for a, b in spans)
+    assert "".join(text[a:b] for a, b in spans).replace(" ", "") == text.replace(" ", "")  # nothing lost

@@ -422,3 +422,15 @@ def test_the_search_tab_says_a_query_is_too_long_instead_of_finding_nothing(shar
 
     fits = unicodedata.normalize("NFD", "Sư đoàn") + " " * limit + "346"
     assert len(fits) > limit and "Sư đoàn" in search_markdown(shared_qa, fits, 5, "vi")
+
+
+def test_an_article_without_punctuation_gives_a_bounded_answer(fresh, fake_embedder):
+    # The whole text was one "sentence", quoted whole: a 270,000-character answer over the API.
+    words = "Đại tá Lương Thanh Bình yêu cầu đơn vị huấn luyện sẵn sàng chiến đấu bảo vệ biên giới".split()
+    text = " ".join(words[i % len(words)] for i in range(30_000))
+    (fresh.corpus_dir / "wall.md").write_text(f"---\ntitle: Bức tường chữ\n---\n{text}\n", encoding="utf-8")
+    qa = NewsQA(fresh, embedder=fake_embedder)
+    qa.build()
+    answer = qa.ask(" ".join(words) + "?")
+    assert answer.found and "wall" in [c.article_id for c in answer.citations]
+    assert len(answer.answer) <= 4 * 1000 + 100 and all(len(c.text) <= 3 * 1000 + 800 for c in answer.citations)
