@@ -144,6 +144,18 @@ class _Said(Msg):
         return self.said.message(lang)
 
 
+_CLOSING_TAG = re.compile(r"</[a-zA-Z][a-zA-Z0-9]*\s*>|<br\s*/?>", re.IGNORECASE)
+
+
+def _as_text(value: object, detail: object) -> str:
+    """A feed field as text: read as HTML when the feed (or feedparser's guess) says it is, or when it holds
+    a closing tag (feedparser calls "Phim <b>Mai</b> <script>…</script>" plain); a plain title such as
+    "Lãi suất x<y" or "Phim <Mai> đạt 500 tỷ" keeps its "<"."""
+    text = str(value or "")
+    kind = str(detail.get("type") or "") if isinstance(detail, dict) else "text/html"
+    return html_to_text(text) if "html" in kind or _CLOSING_TAG.search(text) else text
+
+
 @dataclass
 class Item:
     """What a feed says about one article, bounded."""
@@ -163,10 +175,10 @@ class Item:
     def of(cls, entry) -> Item:
         link = str(entry.get("link") or "").strip()
         link = link if len(link) <= MAX_URL and safe_url(link) else ""
-        title = _one_line(html_to_text(str(entry.get("title") or "")), 1000)
-        bodies = [c.get("value", "") for c in entry.get("content") or [] if isinstance(c, dict)]
-        bodies.append(str(entry.get("summary") or ""))
-        text = max((html_to_text(str(b)) for b in bodies), key=len, default="")
+        title = _one_line(_as_text(entry.get("title"), entry.get("title_detail")), 1000)
+        bodies = [_as_text(c.get("value"), c) for c in entry.get("content") or [] if isinstance(c, dict)]
+        bodies.append(_as_text(entry.get("summary"), entry.get("summary_detail")))
+        text = max(bodies, key=len, default="")
         date = None
         for key in ("published_parsed", "updated_parsed"):
             stamp = entry.get(key)

@@ -658,3 +658,20 @@ def test_a_feed_number_that_is_no_number_is_refused_with_a_message(raw):
 
 def test_a_feed_number_is_read_with_or_without_its_hash():
     assert feed_id(" #12 ") == 12 and feed_id("", empty_ok=True) is None
+
+
+def test_a_plain_feed_title_keeps_its_angle_brackets_and_html_ones_lose_their_tags():
+    import feedparser
+
+    from assistant.feeds import Item
+
+    rss = """<?xml version="1.0"?><rss version="2.0"><channel><title>c</title>
+    <item><title>Lãi suất x&lt;y với mọi khoản vay</title><link>http://a.vn/1</link></item>
+    <item><title>Phim &lt;Mai&gt; đạt 500 tỷ</title><link>http://a.vn/2</link></item>
+    <item><title>Phim &lt;b&gt;Mai&lt;/b&gt; hay &lt;script&gt;x()&lt;/script&gt;</title><link>http://a.vn/3</link>
+      <description>&lt;p&gt;Đoạn &lt;b&gt;một&lt;/b&gt;&lt;/p&gt;</description></item>
+    </channel></rss>""".encode()
+    items = [Item.of(e) for e in feedparser.parse(rss).entries]
+    # The first two lost everything after "<" (read as the start of a tag).
+    assert [i.title for i in items] == ["Lãi suất x<y với mọi khoản vay", "Phim <Mai> đạt 500 tỷ", "Phim Mai hay"]
+    assert items[2].text == "Đoạn một"
