@@ -232,7 +232,10 @@ class Retriever:
         return Candidates(ids, d, lx, confidence, self.dense_weight(query), discount)
 
     def _prefer_recent(self, ranked: list[Scored]) -> list[Scored]:
-        newest = self.index.db.newest_date()
+        # A date past tomorrow is a wrong date (a feed said 2099): it neither sets "now" for the others,
+        # which one such article left with no bonus at all, nor earns a bonus itself.
+        latest = dt.date.today() + dt.timedelta(days=1)
+        newest = self.index.db.newest_date(latest.isoformat())
         if not ranked or not newest:
             return ranked
         top = dt.date.fromisoformat(newest)
@@ -241,7 +244,7 @@ class Retriever:
 
         def bonus(chunk_id: int) -> float:
             date = dates.get(chunk_id)
-            if not date:
+            if not date or dt.date.fromisoformat(date) > latest:
                 return 0.0
             age = (top - dt.date.fromisoformat(date)).days
             return RECENCY_WEIGHT * scale * 0.5 ** (max(age, 0) / RECENCY_HALF_LIFE_DAYS)

@@ -133,8 +133,9 @@ class MetadataDB:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def newest_date(self) -> str | None:
-        return self.conn.execute("SELECT MAX(date) FROM articles").fetchone()[0]
+    def newest_date(self, not_after: str = "9999-12-31") -> str | None:
+        """The latest publication date, ignoring those after `not_after` (ISO)."""
+        return self.conn.execute("SELECT MAX(date) FROM articles WHERE date <= ?", (not_after,)).fetchone()[0]
 
     def date_span(self) -> tuple[int, str | None, str | None]:
         """How many articles have a publication date, and the oldest and newest of those dates."""

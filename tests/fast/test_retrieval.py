@@ -162,3 +162,21 @@ def test_recency_bonus_halves_every_half_life_from_the_newest_article(retriever)
     # Some passage overtakes one it tied with or trailed, and always a newer one an older one.
     overtakes = [(a, b) for a in plain for b in plain if plain[a] >= plain[b] and recent[b] > recent[a]]
     assert overtakes and all(dates[b] and (not dates[a] or dates[b] > dates[a]) for a, b in overtakes)
+
+
+def test_a_future_dated_article_neither_earns_the_recency_bonus_nor_takes_it_from_the_others(fresh, fake_embedder):
+    # One article dated 2099 (a feed's wrong date) made "now" 2099: every real article aged ~75 years, no bonus.
+    (fresh.corpus_dir / "future.md").write_text(
+        "---\ntitle: Bài ngày sai\ndate: 2099-01-01\n---\nLễ trao giấy khen cho học sinh giỏi năm nay.\n", "utf-8")
+    qa = NewsQA(fresh, embedder=fake_embedder)
+    qa.build()
+    retriever = Retriever(qa.index(), qa.embedder)
+    query = "trao giấy khen"
+    qv = retriever.encode([query])[0]
+    plain = {s.chunk_id: s.score for s in retriever.rank(query, qv, 50)}
+    recent = {s.chunk_id: s.score for s in retriever.rank(query, qv, 50, filters=SearchFilters(prefer_recent=True))}
+    dates = retriever.index.db.chunk_dates(plain)
+    newest = max(d for d in dates.values() if d and d < "2099")
+    gains = {dates[c]: recent[c] - plain[c] for c in plain if dates[c]}
+    assert gains["2099-01-01"] == 0.0
+    assert gains[newest] == pytest.approx(RECENCY_WEIGHT * max(plain.values()), abs=1e-6)
