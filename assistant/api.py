@@ -8,9 +8,11 @@ import sqlite3
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, Header, Path, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 from assistant.admin import Admin, Caller
 from assistant.errors import AccessError, IndexMissingError, NewsQAError
@@ -199,6 +201,13 @@ def create_api(qa: NewsQA, admin: Admin) -> FastAPI:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return JSONResponse({"error": t("api_invalid_request", where=where, problem=first.get("msg", "invalid"))},
                             status_code=422)
+
+    @api.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        """The framework's own refusals (404, 405, a body that is no UTF-8 JSON) in the API's error shape."""
+        if not request.url.path.startswith("/api/"):
+            return await http_exception_handler(request, exc)
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @api.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

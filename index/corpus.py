@@ -100,7 +100,7 @@ class CorpusLoad:
 def parse_date(value: object) -> str | None:
     """ISO date (YYYY-MM-DD) from the formats news sites use; None when absent.
     Raises CorpusError for a date that is present but unreadable."""
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value.strip()):  # "   " from a form is no date either
         return None
     if isinstance(value, dt.datetime):
         return value.date().isoformat()

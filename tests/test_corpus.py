@@ -83,7 +83,7 @@ def test_all_formats_load_and_bad_files_are_reported_by_name(tmp_path):
 
 @pytest.mark.parametrize("raw,iso", [
     ("2022-05-13", "2022-05-13"), ("13/05/2022", "2022-05-13"), ("13-5-2022", "2022-05-13"),
-    ("2022-05-13T08:30:00+07:00", "2022-05-13"), ("13/05/2022 08:00", "2022-05-13"), (None, None), ("", None),
+    ("2022-05-13T08:30:00+07:00", "2022-05-13"), ("13/05/2022 08:00", "2022-05-13"), (None, None), ("", None), ("   ", None),
 ])
 def test_parse_date(raw, iso):
     assert parse_date(raw) == iso

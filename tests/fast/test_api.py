@@ -85,6 +85,8 @@ def test_articles_are_listed_in_windows(client):
     ({"json": {"question": QUESTION, "date_from": "hôm kia"}}, 400, "Unknown date format"),
     ({"content": b"{not json", "headers": {"Content-Type": "application/json"}}, 422, "Invalid request"),
     ({"content": b"question=x", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415, "JSON"),
+    # The framework's own refusals came as {"detail": ...}, not the documented {"error": ...}.
+    ({"content": b'{"question": "\xff\xfe"}', "headers": {"Content-Type": "application/json"}}, 400, "body"),
 ])
 def test_bad_asks_get_a_json_error_without_a_trace(client, kwargs, code, phrase):
     res = client.post("/api/ask", **kwargs)
@@ -135,3 +137,10 @@ def test_without_a_password_adding_is_refused_unless_served_to_this_machine_only
     res = client_for(qa).post("/api/articles", json=NEW_ARTICLE, headers=headers)
     assert res.status_code == 403 and "NEWSQA_ADMIN_PASSWORD" in res.json()["error"]
     assert not (fresh.corpus_dir / "added").exists()
+
+
+def test_unknown_api_paths_and_methods_answer_in_the_error_shape(client):
+    missing = client.get("/api/nope")
+    assert missing.status_code == 404 and missing.json() == {"error": "Not Found"}
+    wrong = client.get("/api/ask")
+    assert wrong.status_code == 405 and "error" in wrong.json()
