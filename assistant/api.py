@@ -11,6 +11,7 @@ from fastapi import FastAPI, Header, Path, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
@@ -293,5 +294,15 @@ def create_api(qa: NewsQA, admin: Admin) -> FastAPI:
         return {"status": "ok" if status.ready else "no_index", "index_version": status.version,
                 "articles": status.articles, "passages": status.chunks, "model": status.model or qa.settings.model,
                 "built_at": status.built_at}
+
+    # Last: the web UI is mounted at "/" and would answer any other /api/ path with its own 404.
+    @api.api_route("/api/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                   include_in_schema=False)
+    def no_such_endpoint(request: Request, rest: str) -> JSONResponse:
+        allowed = sorted({m for r in api.routes if isinstance(r, APIRoute) and r.endpoint is not no_such_endpoint
+                          and r.path_regex.match(request.url.path) for m in r.methods})
+        if allowed:
+            return JSONResponse({"error": "Method Not Allowed"}, status_code=405, headers={"Allow": ", ".join(allowed)})
+        return JSONResponse({"error": "Not Found"}, status_code=404)
 
     return api

@@ -10,13 +10,13 @@ total seconds, and what `rewrite` sends is bounded too."""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import logging
 import re
 import time
 from collections.abc import Iterator
-
-import httpx
 
 from assistant.messages import t
 from assistant.records import Citation
@@ -41,7 +41,9 @@ REWRITE_PROMPT = (
 # At most 3 digits: int() refuses strings over 4,300 digits, and no answer has 1,000 passages.
 _MARKER = re.compile(r"\s?\[(\d{1,3})\]")
 MAX_REPLY_CHARS = 8000  # a server that ignores max_tokens still cannot flood the page
-MAX_BODY_BYTES = 4 << 20  # a non-streamed reply, or one line of a stream, read at most
+MAX_BODY_BYTES = 4 << 20  # a non-streamed reply, or one event of a stream, read at most
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
 REWRITE_MAX_TOKENS = 128  # one question
 REWRITE_TURN_CHARS = 500
 
@@ -156,10 +158,26 @@ class LLMAnswerer:
             raise LLMError("status", status=exc.status_code) from exc
         except openai.OpenAIError as exc:
             raise LLMError("other", name=type(exc).__name__) from exc
-        except httpx.TimeoutException as exc:
+        except _http_errors()[0] as exc:  # raised while reading the body, unwrapped by the SDK
             raise LLMError("timeout") from exc
-        except httpx.HTTPError as exc:
+        except _http_errors()[1] as exc:
             raise LLMError("unreachable") from exc
+
+
+@functools.cache
+def _http_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """Timeout and transport error classes of the HTTP clients the OpenAI SDK may be built on (httpx, or
+    httpx2 in recent releases), which reach us unwrapped while the body is read. Looked up when an error
+    is caught: importing them costs start-up time that an answer without an LLM does not need."""
+    timeouts, errors = [], []
+    for name in ("httpx", "httpx2"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        timeouts.append(module.TimeoutException)
+        errors.append(module.HTTPError)
+    return tuple(timeouts), tuple(errors)
 
 
 def _until(deadline: float, reads: Iterator[bytes]) -> Iterator[bytes]:
@@ -181,10 +199,14 @@ def _whole_body(reads: Iterator[bytes]) -> bytes:
 def _json(data: bytes) -> dict:
     try:
         value = json.loads(data)
-    except ValueError:  # not JSON, or not UTF-8
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
         raise LLMError("malformed") from None
     if not isinstance(value, dict):
         raise LLMError("malformed")
+    if value.get("error"):  # a server reporting a failure inside a 200 reply or stream
+        error = value["error"]
+        kind = error.get("type") or error.get("code") if isinstance(error, dict) else None
+        raise LLMError("other", name=str(kind or "error")[:60])
     return value
 
 
@@ -208,18 +230,39 @@ def _reply_content(body: bytes) -> str:
 
 
 def _stream_pieces(reads: Iterator[bytes]) -> Iterator[str]:
-    """Server-sent events: each "data:" line a chunk, "data: [DONE]" the end; comments skipped."""
-    pending = b""
-    for data in reads:
-        pending += data
-        *lines, pending = pending.split(b"\n")
-        if len(pending) > MAX_BODY_BYTES:
+    """The content of each chunk of a server-sent event stream, until "[DONE]"."""
+    for payload in _sse_data(reads):
+        if payload.strip() == b"[DONE]":
+            return
+        yield _text(_json(payload), "delta")
+
+
+def _sse_data(reads: Iterator[bytes]) -> Iterator[bytes]:
+    """The data of each server-sent event: its "data:" lines joined by "\n" (lines end at CRLF, LF or
+    CR; comments and other fields are skipped), each at most MAX_BODY_BYTES."""
+    pending, data, size = b"", [], 0
+    for chunk in _with_end(reads):
+        if chunk is None:  # the body ended: what is left is a last line
+            lines, pending = _LINE_END.split(pending), b""
+        else:
+            pending += chunk
+            # A "\r" at the end may be the first half of "\r\n": it waits for the next read.
+            cut = len(pending) - 1 if pending.endswith(b"\r") else len(pending)
+            *lines, rest = _LINE_END.split(pending[:cut])
+            pending = rest + pending[cut:]
+        for line in [*lines, b""] if chunk is None else lines:
+            if not line:
+                if data:
+                    yield b"\n".join(data)
+                data, size = [], 0
+            elif line.startswith(b"data:"):
+                value = line[5:]
+                data.append(value[1:] if value.startswith(b" ") else value)
+                size += len(value)
+        if len(pending) + size > MAX_BODY_BYTES:
             raise LLMError("malformed")
-        for line in lines:
-            line = line.strip()
-            if not line.startswith(b"data:"):
-                continue
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                return
-            yield _text(_json(payload), "delta")
+
+
+def _with_end(reads: Iterator[bytes]) -> Iterator[bytes | None]:
+    yield from reads
+    yield None

@@ -53,6 +53,16 @@ def test_errors_are_json_without_stack_traces(server, body, code, phrase):
     assert status == code and phrase in out["error"] and "Traceback" not in json.dumps(out)
 
 
+def test_unknown_api_paths_and_methods_get_the_api_error_shape_from_the_real_server(server):
+    # The web UI is mounted at "/": it answered these with its own {"detail": ...}.
+    assert call(f"{server}/api/nope") == (404, {"error": "Not Found"})
+    assert call(f"{server}/api/ask") == (405, {"error": "Method Not Allowed"})
+    status, out = call(f"{server}/api/feeds/1/poll")  # a path with a parameter, another method
+    assert status == 405 and out == {"error": "Method Not Allowed"}
+    with urllib.request.urlopen(f"{server}/", timeout=60) as page:
+        assert page.status == 200  # the UI itself is untouched
+
+
 @pytest.mark.parametrize("length,code,phrase", [("2000000", 413, "over 1000000 bytes"),
                                                  (None, 411, "Content-Length header is required")])
 def test_bodies_too_large_or_of_unstated_size_are_not_read(server, length, code, phrase):

@@ -88,7 +88,7 @@ class OddLLM(LoopbackServer):
     for at most `limit` seconds) under `content_type`: replies that do not follow the protocol."""
 
     def __init__(self, body, content_type: str = "application/json", interval: float = 0.2,
-                 limit: float = 20.0) -> None:
+                 limit: float = 20.0, length: int = 0) -> None:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
@@ -97,6 +97,8 @@ class OddLLM(LoopbackServer):
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 self.send_response(200)
                 self.send_header("Content-Type", content_type)
+                if length:  # more than is sent: the connection closes mid-body
+                    self.send_header("Content-Length", str(length))
                 self.end_headers()
                 stop = time.monotonic() + limit
                 try:
@@ -134,13 +136,40 @@ def chunk(choices: list) -> bytes:
     (chunk([{"index": 0, "delta": {"content": 7}}]) + b"data: [DONE]\n\n", True),
     (chunk([{"index": 0}]) + b"data: [DONE]\n\n", True),  # no delta: read as empty
     (b"data: {oops\n\n", True),
+    (b"[" * 100_000, False),  # nested beyond the parser's recursion limit
+    # A failure reported inside a 200 stream, after a first piece: the cut-off answer is no answer.
+    (chunk([{"index": 0, "delta": {"content": "partial "}}]) + b'data: {"error": {"type": "overloaded"}}\n\n', True),
+    (b'{"error": {"message": "model not loaded", "type": "server_error"}}', False),
 ])
 def test_a_reply_off_the_protocol_is_an_llm_error_not_a_crash(body, stream):
     # These were JSONDecodeError / AttributeError / TypeError: a 500 from /api/ask instead of the extractive
     # answer with a notice.
     with OddLLM(body) as server, pytest.raises(llm_mod.LLMError) as err:
         "".join(answerer(server.url).stream("Câu hỏi?", "vi", [PASSAGE], stream=stream))
-    assert err.value.reason in ("malformed", "empty") and err.value.message("vi")
+    assert err.value.reason in ("malformed", "empty", "other") and err.value.message("vi")
+
+
+@pytest.mark.parametrize("body", [
+    chunk([{"index": 0, "delta": {"content": "a b"}}]).replace(b"\n", b"\r") + b"data: [DONE]\r\r",
+    b'data: {"choices": [{"index": 0,\ndata: "delta": {"content": "a b"}}]}\n\ndata: [DONE]\n\n',
+])
+def test_server_sent_events_in_every_form_the_protocol_allows(body):
+    # Lines ending in a bare CR, and an event whose data spans two "data:" lines.
+    with OddLLM(body, "text/event-stream") as server:
+        assert "".join(answerer(server.url).stream("Câu hỏi?", "vi", [PASSAGE])) == "a b"
+
+
+@pytest.mark.parametrize("pieces, stream, length, reason", [
+    ([chunk([{"index": 0, "delta": {"content": "a "}}])], True, 0, "timeout"),  # stalls after a piece
+    ([b'{"choi'], False, 0, "timeout"),
+    (b'{"choices": [', False, 1000, "unreachable"),  # the connection closes mid-body
+])
+def test_a_server_that_stalls_or_hangs_up_mid_body_is_an_llm_error(pieces, stream, length, reason):
+    # Raised by the SDK's HTTP client (httpx2) while the body is read, unwrapped: they were a 500.
+    with OddLLM(pieces, "text/event-stream" if stream else "application/json", interval=4.0, limit=4.0,
+                length=length) as server, pytest.raises(llm_mod.LLMError) as err:
+        "".join(answerer(server.url, timeout=1.0).stream("Câu hỏi?", "vi", [PASSAGE], stream=stream))
+    assert err.value.reason == reason
 
 
 @pytest.mark.parametrize("pieces, stream", [
