@@ -240,17 +240,22 @@ def _stream_pieces(reads: Iterator[bytes]) -> Iterator[str]:
 def _sse_data(reads: Iterator[bytes]) -> Iterator[bytes]:
     """The data of each server-sent event: its "data:" lines joined by "\n" (lines end at CRLF, LF or
     CR; comments and other fields are skipped), each at most MAX_BODY_BYTES."""
-    pending, data, size = b"", [], 0
+    pending, data, size = bytearray(), [], 0
     for chunk in _with_end(reads):
-        if chunk is None:  # the body ended: what is left is a last line
-            lines, pending = _LINE_END.split(pending), b""
+        if chunk is None:  # the body ended: what is left is a last line, then the event's end
+            lines = [*_LINE_END.split(bytes(pending)), b""]
+        elif b"\n" not in chunk and b"\r" not in chunk:  # within a line: kept, not split again
+            pending += chunk
+            lines = []
         else:
             pending += chunk
             # A "\r" at the end may be the first half of "\r\n": it waits for the next read.
             cut = len(pending) - 1 if pending.endswith(b"\r") else len(pending)
-            *lines, rest = _LINE_END.split(pending[:cut])
-            pending = rest + pending[cut:]
-        for line in [*lines, b""] if chunk is None else lines:
+            *lines, rest = _LINE_END.split(bytes(pending[:cut]))
+            pending = bytearray(rest) + pending[cut:]
+        if len(pending) > MAX_BODY_BYTES:
+            raise LLMError("malformed")
+        for line in lines:
             if not line:
                 if data:
                     yield b"\n".join(data)
@@ -259,8 +264,8 @@ def _sse_data(reads: Iterator[bytes]) -> Iterator[bytes]:
                 value = line[5:]
                 data.append(value[1:] if value.startswith(b" ") else value)
                 size += len(value)
-        if len(pending) + size > MAX_BODY_BYTES:
-            raise LLMError("malformed")
+                if size > MAX_BODY_BYTES:
+                    raise LLMError("malformed")
 
 
 def _with_end(reads: Iterator[bytes]) -> Iterator[bytes | None]:

@@ -249,3 +249,15 @@ def test_safe_reply_keeps_plain_answers():
     text = "Sư đoàn 346 tổ chức hội nghị [1].\nĐại tá Lương Thanh Bình trao giấy khen [2] [5]."
     # Line breaks are kept as Markdown hard breaks.
     assert safe_reply(text, {1, 2}) == text.replace(" [5]", "").replace("\n", "  \n")
+
+
+def test_one_event_is_bounded_even_when_it_arrives_in_one_read_and_long_lines_cost_linear_time():
+    def events(reads):
+        return list(llm_mod._sse_data(iter(reads)))
+
+    with pytest.raises(llm_mod.LLMError):
+        events([b"data: " + b"x" * (llm_mod.MAX_BODY_BYTES + 10) + b"\n\n"])
+    line = b"data: " + b"x" * 500_000 + b"\n\n"
+    started = time.monotonic()  # re-splitting the pending line on every 1-byte read took minutes
+    assert events([line[i:i + 1] for i in range(len(line))]) == [b"x" * 500_000]
+    assert time.monotonic() - started < 10
