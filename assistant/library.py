@@ -100,17 +100,41 @@ def slug(title: str, limit: int = 60) -> str:
 def write_article(article: Article, folder: Path, stem: str = "") -> Path:
     """One Markdown file with front matter, written to a temp name, fsynced and renamed: a crash
     leaves either no file or the whole file. `stem`: rewrite that article (same id) in place."""
-    import frontmatter
 
     folder.mkdir(parents=True, exist_ok=True)
+    if stem:
+        return atomic_write_text(folder / f"{stem}.md", _article_file(article, stem), prefix=".adding-", suffix=".md")
     digest = hashlib.sha256((article.title + article.text).encode()).hexdigest()[:8]
-    stem = stem or f"{(article.date or dt.date.today().isoformat()).replace('-', '')}-{slug(article.title)}-{digest}"
+    base = f"{(article.date or dt.date.today().isoformat()).replace('-', '')}-{slug(article.title)}-{digest}"
+    # A new article never replaces a different file: the name can be taken by the same story whose text a
+    # feed has since rewritten in place (the name keeps the first text's digest), and that text would be lost.
+    # The very same file already there is this article, written by another process (two feed pollers).
+    for n in range(1, 1000):
+        stem = base if n == 1 else f"{base}-{n}"
+        data = _article_file(article, stem)
+        try:
+            return atomic_write_text(folder / f"{stem}.md", data, prefix=".adding-", suffix=".md", exclusive=True)
+        except FileExistsError:
+            if _holds(folder / f"{stem}.md", data):
+                return folder / f"{stem}.md"
+    raise FileExistsError(folder / f"{base}.md")
+
+
+def _holds(path: Path, data: str) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") == data
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _article_file(article: Article, stem: str) -> str:
+    import frontmatter
+
     meta = {"id": stem, "title": article.title}
     for key in ("date", "source", "url", "author", "summary"):
         if getattr(article, key):
             meta[key] = getattr(article, key)
-    data = frontmatter.dumps(frontmatter.Post(article.text, **meta)) + "\n"
-    return atomic_write_text(folder / f"{stem}.md", data, prefix=".adding-", suffix=".md")
+    return frontmatter.dumps(frontmatter.Post(article.text, **meta)) + "\n"
 
 
 class Library:
@@ -169,7 +193,9 @@ class Library:
         if suffix not in SUPPORTED:
             return [_failure(InputError("library_bad_type", name=name))]
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
+            # The browser's file name, if the filesystem can hold it (not over 255 bytes, no NUL, not "..").
+            usable = len(name.encode("utf-8", "replace")) <= 200 and "\x00" not in name and name not in ("", ".", "..")
+            path = Path(tmp) / (name if usable else f"upload{suffix}")
             path.write_bytes(data)
             try:
                 loaded = load_file(path)

@@ -28,9 +28,25 @@ def fsync_tree(path: Path) -> None:
     fsync_dir(path)
 
 
-def atomic_write_text(target: Path, text: str, prefix: str = ".tmp-", suffix: str = ".tmp") -> Path:
+def _link_new(tmp: Path, target: Path) -> None:
+    """`tmp` renamed to `target` unless that exists: a hard link fails where a rename would replace."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError:  # a filesystem without hard links: checked, then renamed (a race left open there)
+        if target.exists():
+            raise FileExistsError(target) from None
+        os.replace(tmp, target)
+    else:
+        tmp.unlink()
+
+
+def atomic_write_text(target: Path, text: str, prefix: str = ".tmp-", suffix: str = ".tmp",
+                      exclusive: bool = False) -> Path:
     """Write `text` to a temporary file beside `target`, fsync it, rename it over `target` and fsync
-    the directory: a crash leaves either the old file (or none) or the whole new one."""
+    the directory: a crash leaves either the old file (or none) or the whole new one. `exclusive`:
+    never replace an existing `target` (FileExistsError), also against another process."""
     target = Path(target)
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     try:
@@ -38,7 +54,10 @@ def atomic_write_text(target: Path, text: str, prefix: str = ".tmp-", suffix: st
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        if exclusive:
+            _link_new(Path(tmp), target)
+        else:
+            os.replace(tmp, target)
         fsync_dir(target.parent)  # the rename itself must survive a power cut, not only the bytes
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

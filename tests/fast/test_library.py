@@ -99,6 +99,29 @@ def test_uploads_by_format_with_a_broken_line_reported(lib):
     small = Library(qa.settings.with_(max_upload_mb=0.001))
     assert "the limit is 0.001 MB" in small.add_upload("big.md", b"x" * 2000)[0].message("en")
     assert len(added_files(qa.settings)) == 3
+    # A name no filesystem holds (over 255 bytes, a NUL) was an uncaught OSError / ValueError for the batch.
+    for i, name in enumerate(("Bài viết rất dài " * 20 + ".md", "a\x00b.md")):
+        got = library.add_upload(name, f"---\ntitle: Tệp {i}\n---\n\nNội dung riêng của tệp {i}.\n".encode())
+        assert [r.status for r in got] == ["added"], got
+
+
+def test_adding_a_story_again_never_overwrites_the_version_a_feed_rewrote(lib):
+    # The first text's file name (its digest) stays when a feed rewrites the text in place; adding that first
+    # text again wrote the same name and replaced the rewritten file.
+    from pathlib import Path
+
+    from index.corpus import make_article
+
+    qa, library = lib
+    first = make_article({"title": NEW_TITLE, "date": "2024-06-03"}, NEW_TEXT, Path("feed item"), "feed")
+    added = library.add(first)
+    rewritten = make_article({"title": NEW_TITLE, "date": "2024-06-03"}, NEW_TEXT + " Cập nhật: giá đã giảm.",
+                             Path("feed item"), "feed")
+    assert library.replace_article(added.article_id, rewritten).status == "updated"
+    again = library.add(first)
+    assert again.status == "added" and again.article_id != added.article_id
+    texts = [f.read_text("utf-8") for f in added_files(qa.settings)]
+    assert len(texts) == 2 and any("Cập nhật" in t for t in texts)
 
 
 def test_delete_removes_the_file_and_the_update_drops_the_article(lib):
