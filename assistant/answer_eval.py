@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import InputError
+from index.corpus import jsonl_lines
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,12 @@ def load_answer_cases(path: Path) -> list[AnswerCase]:
     `answer_in_text` (else `answer`)."""
     cases = []
     try:
-        lines = Path(path).read_text(encoding="utf-8").split("\n")  # JSON Lines end at "\n" only
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError("file_unreadable", path=path, error=exc.strerror) from exc
     except UnicodeDecodeError as exc:
         raise InputError("file_unreadable", path=path, error=exc) from exc
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for n, line in jsonl_lines(text):
         try:
             row = json.loads(line)
             question = str(row["question"])

@@ -205,7 +205,8 @@ def create_api(qa: NewsQA, admin: Admin) -> FastAPI:
 
     @api.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
-        """The framework's own refusals (404, 405, a body that is no UTF-8 JSON) in the API's error shape."""
+        """The framework's own refusals (a body that is no UTF-8 JSON; 404 and 405 on /api/ come from
+        `no_such_endpoint` below) in the API's error shape."""
         if not request.url.path.startswith("/api/"):
             return await http_exception_handler(request, exc)
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)

@@ -22,7 +22,7 @@ from assistant.errors import IndexStateError, InputError
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
 from index.builder import build_from_articles
-from index.corpus import Article
+from index.corpus import Article, jsonl_lines
 from index.embedder import Embedder
 from index.reader import OpenIndex, open_index
 from index.textnorm import normalize_text
@@ -59,12 +59,11 @@ def _rows(path: Path) -> list[dict]:
     try:
         if path.suffix.lower() in (".jsonl", ".json"):
             rows = []
-            for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").split("\n"), start=1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except ValueError as exc:
-                        raise InputError("eval_bad_json", name=path.name, line=lineno, error=exc) from exc
+            for lineno, line in jsonl_lines(path.read_text(encoding="utf-8-sig")):
+                try:
+                    rows.append(json.loads(line))
+                except ValueError as exc:
+                    raise InputError("eval_bad_json", name=path.name, line=lineno, error=exc) from exc
             return rows
         with open(path, encoding="utf-8-sig", newline="") as fh:
             return [{(k or "").strip(): v for k, v in row.items()} for row in csv.DictReader(fh)]

@@ -100,7 +100,6 @@ def slug(title: str, limit: int = 60) -> str:
 def write_article(article: Article, folder: Path, stem: str = "") -> Path:
     """One Markdown file with front matter, written to a temp name, fsynced and renamed: a crash
     leaves either no file or the whole file. `stem`: rewrite that article (same id) in place."""
-
     folder.mkdir(parents=True, exist_ok=True)
     if stem:
         return atomic_write_text(folder / f"{stem}.md", _article_file(article, stem), prefix=".adding-", suffix=".md")
@@ -111,12 +110,12 @@ def write_article(article: Article, folder: Path, stem: str = "") -> Path:
     # The very same file already there is this article, written by another process (two feed pollers).
     for n in range(1, 1000):
         stem = base if n == 1 else f"{base}-{n}"
-        data = _article_file(article, stem)
+        path, data = folder / f"{stem}.md", _article_file(article, stem)
         try:
-            return atomic_write_text(folder / f"{stem}.md", data, prefix=".adding-", suffix=".md", exclusive=True)
+            return atomic_write_text(path, data, prefix=".adding-", suffix=".md", exclusive=True)
         except FileExistsError:
-            if _holds(folder / f"{stem}.md", data):
-                return folder / f"{stem}.md"
+            if _holds(path, data):
+                return path
     raise FileExistsError(folder / f"{base}.md")
 
 

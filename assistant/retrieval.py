@@ -243,10 +243,10 @@ class Retriever:
         scale = max(abs(ranked[0].score), 1e-6)
 
         def bonus(chunk_id: int) -> float:
-            date = dates.get(chunk_id)
-            if not date or dt.date.fromisoformat(date) > latest:
+            date = dt.date.fromisoformat(dates[chunk_id]) if dates.get(chunk_id) else None
+            if date is None or date > latest:
                 return 0.0
-            age = (top - dt.date.fromisoformat(date)).days
+            age = (top - date).days
             return RECENCY_WEIGHT * scale * 0.5 ** (max(age, 0) / RECENCY_HALF_LIFE_DAYS)
 
         boosted = [Scored(s.chunk_id, s.score + bonus(s.chunk_id), s.dense, s.lexical) for s in ranked]

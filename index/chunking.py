@@ -19,6 +19,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’)]*\s+(?=[\"“‘(]?[A-ZÀ-�
 _ABBREVIATIONS = frozenset(
     "TP Tp TX TT Q P H ThS TS PGS GS BS KS NSƯT NSND Mr Mrs Ms Dr St Prof Gen Col Lt Sgt Capt Mt".split())
 _LAST_WORD = re.compile(r"(?:^|(?<=[\s(\"“]))([^\s(\"“]+)\.$")
+MAX_SENTENCE_CHARS = 1000  # longer spans are cut (see _bounded)
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,6 @@ def chunk_article(article: Article, splitter: RecursiveCharacterTextSplitter) ->
         text = doc.page_content
         chunks.append(Chunk(article.id, pos, start, start + len(text), text, article.title))
     return chunks
-
-
-MAX_SENTENCE_CHARS = 1000
 
 
 def _western(word: str) -> bool:

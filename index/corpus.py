@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -270,14 +271,18 @@ def article_from_html(html: str, path: Path, default_id: str, url: str = "") -> 
     return make_article(meta, data.get("text") or "", path, default_id)
 
 
+def jsonl_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) of every non-blank line of JSON Lines text. Lines end at "\n" only:
+    str.splitlines() would also cut at U+2028, U+2029 or U+0085, which a JSON string may hold unescaped."""
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            yield lineno, line
+
+
 def load_jsonl(path: Path) -> CorpusLoad:
     """Each line one article; a broken line is reported and the others still load."""
     out = CorpusLoad()
-    # JSON Lines end at "\n" only: str.splitlines() would also cut at U+2028, U+2029 or U+0085, which a
-    # JSON string may hold unescaped.
-    for lineno, line in enumerate(read_text_file(path).split("\n"), start=1):
-        if not line.strip():
-            continue
+    for lineno, line in jsonl_lines(read_text_file(path)):
         where = f"{path.name}:{lineno}"
         try:
             rec = json.loads(line)

@@ -30,62 +30,10 @@ def answerer(url: str, timeout: float = 5.0) -> llm_mod.LLMAnswerer:
     return llm_mod.LLMAnswerer(Settings(llm_base_url=url, llm_model="fake-model", llm_timeout=timeout))
 
 
-class DrippingLLM(LoopbackServer):
-    """Streams one chunk every `interval` seconds, for at most `limit` seconds (so a client without
-    a total deadline is held that long, and the server still stops by itself)."""
-
-    def __init__(self, interval: float = 0.3, limit: float = 30.0) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.end_headers()
-                chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                         "choices": [{"index": 0, "delta": {"content": "từ "}, "finish_reason": None}]}
-                stop = time.monotonic() + limit
-                try:
-                    while time.monotonic() < stop:
-                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                        self.wfile.flush()
-                        time.sleep(interval)
-                    self.wfile.write(b"data: [DONE]\n\n")
-                except OSError:  # the client hung up
-                    pass
-
-        super().__init__(Handler)
-        self.url = f"{self.base}/v1"
-
-
-def test_every_call_asks_for_a_bounded_number_of_tokens(llm):
-    client = answerer(llm.url)
-    assert "".join(client.stream("Câu hỏi?", "vi", [PASSAGE])) == "Trả lời [1]."
-    assert "".join(client.stream("Câu hỏi?", "vi", [PASSAGE], stream=False)) == "Trả lời [1]."
-    client.rewrite("Còn ai nữa?", ["Ai trao giấy khen?"])
-    rewrite, answers = llm.requests[-1], llm.requests[:-1]
-    assert "standalone" in rewrite["messages"][0]["content"]
-    assert all(0 < r.get("max_tokens", 0) <= 512 for r in answers) and len(answers) == 2
-    assert 0 < rewrite.get("max_tokens", 0) <= 128
-
-
-def test_a_trickling_server_is_cut_off_at_the_total_deadline():
-    with DrippingLLM(interval=0.3, limit=30.0) as server:
-        started = time.monotonic()
-        pieces = []
-        with pytest.raises(llm_mod.LLMError) as err:
-            for piece in answerer(server.url, timeout=1.0).stream("Câu hỏi?", "vi", [PASSAGE]):
-                pieces.append(piece)
-        elapsed = time.monotonic() - started
-    assert err.value.reason == "timeout" and "không trả lời kịp" in err.value.message("vi")
-    assert elapsed < 3.0 and pieces  # it did stream before the deadline
-
-
 class OddLLM(LoopbackServer):
     """Answers every request with `body` (bytes, or a list of pieces sent `interval` seconds apart,
-    for at most `limit` seconds) under `content_type`: replies that do not follow the protocol."""
+    for at most `limit` seconds) under `content_type`: servers that drip, stall, hang up or answer off the
+    protocol."""
 
     def __init__(self, body, content_type: str = "application/json", interval: float = 0.2,
                  limit: float = 20.0, length: int = 0) -> None:
@@ -125,6 +73,30 @@ def reply(message: object) -> bytes:
 def chunk(choices: list) -> bytes:
     return b"data: " + json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
                                    "choices": choices}).encode() + b"\n\n"
+
+
+def test_every_call_asks_for_a_bounded_number_of_tokens(llm):
+    client = answerer(llm.url)
+    assert "".join(client.stream("Câu hỏi?", "vi", [PASSAGE])) == "Trả lời [1]."
+    assert "".join(client.stream("Câu hỏi?", "vi", [PASSAGE], stream=False)) == "Trả lời [1]."
+    client.rewrite("Còn ai nữa?", ["Ai trao giấy khen?"])
+    rewrite, answers = llm.requests[-1], llm.requests[:-1]
+    assert "standalone" in rewrite["messages"][0]["content"]
+    assert all(0 < r.get("max_tokens", 0) <= 512 for r in answers) and len(answers) == 2
+    assert 0 < rewrite.get("max_tokens", 0) <= 128
+
+
+def test_a_trickling_server_is_cut_off_at_the_total_deadline():
+    dripping = [chunk([{"index": 0, "delta": {"content": "từ "}, "finish_reason": None}])]
+    with OddLLM(dripping, "text/event-stream", interval=0.3, limit=30.0) as server:
+        started = time.monotonic()
+        pieces = []
+        with pytest.raises(llm_mod.LLMError) as err:
+            for piece in answerer(server.url, timeout=1.0).stream("Câu hỏi?", "vi", [PASSAGE]):
+                pieces.append(piece)
+        elapsed = time.monotonic() - started
+    assert err.value.reason == "timeout" and "không trả lời kịp" in err.value.message("vi")
+    assert elapsed < 3.0 and pieces  # it did stream before the deadline
 
 
 @pytest.mark.parametrize("body, stream", [
